@@ -1,0 +1,89 @@
+"""Export a HeadModel as a SavedModel whose signatures are the head's export outputs."""
+
+import tensorflow as tf
+
+from heads.keys import DEFAULT_SERVING_KEY
+from heads.keys import ModeKeys
+from heads.multi_head import MultiHead
+
+EXAMPLES_INPUT = 'examples'
+
+
+class _ServingModule(tf.Module):
+  """Holds the model variables and the signature functions; nothing project-specific."""
+
+
+def export_outputs_for(model, features, default_head=None):
+  """The head's export outputs (key -> ExportOutput) for `features`."""
+  logits = model(features, training=False)
+  export_outputs = model.head.create_estimator_spec(features, ModeKeys.PREDICT, logits).export_outputs
+  if default_head is not None:
+    if not isinstance(model.head, MultiHead):
+      raise ValueError('default_head applies to a MultiHead only.')
+    names = [head.name for head in model.head.heads]
+    if default_head not in names:
+      raise ValueError('default_head {!r} is not one of the heads {}.'.format(default_head, names))
+    export_outputs[DEFAULT_SERVING_KEY] = export_outputs[default_head]
+  return export_outputs
+
+
+def signature_keys(head):
+  """The signature keys an export of `head` has: its export output keys."""
+  logits = tf.zeros([1, head.logits_dimension])
+  return sorted(head.create_estimator_spec({}, ModeKeys.PREDICT, logits).export_outputs)
+
+
+def _raw_input_signature(model, input_signature):
+  if input_signature is not None:
+    return input_signature
+  try:
+    structure = model.body.input
+  except (AttributeError, ValueError):
+    structure = None
+  if not isinstance(structure, dict):
+    raise ValueError('Raw-tensor export needs input_signature={name: tf.TensorSpec} when the '
+                     'body is not a functional model with dict inputs.')
+  return {name: tf.TensorSpec(tensor.shape, tensor.dtype, name=name)
+          for name, tensor in structure.items()}
+
+
+def _signature_functions(model, feature_spec, input_signature, default_head):
+  """One tf.function per signature key, each returning that export output's tensors."""
+  if feature_spec is not None:
+    spec = [tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)]
+
+    def to_features(examples):
+      return tf.io.parse_example(examples, feature_spec)
+  else:
+    spec = [_raw_input_signature(model, input_signature)]
+
+    def to_features(features):
+      return dict(features)
+
+  def serving_function(key):
+    def serve(inputs):
+      return export_outputs_for(model, to_features(inputs), default_head)[key].signature_outputs
+    return tf.function(serve, input_signature=spec)
+
+  return {key: serving_function(key) for key in signature_keys(model.head)}
+
+
+def export_saved_model(model, export_dir, feature_spec=None, input_signature=None,
+                       default_head=None):
+  """Saves `model` with one signature per export output of its head.
+
+  With `feature_spec` (a tf.io.parse_example spec) every signature takes
+  serialized tf.Examples as input 'examples'; without it, raw tensors named as
+  the body's inputs (or `input_signature`). `default_head` picks the head that
+  `serving_default` answers for in a MultiHead (default: the first head).
+  The SavedModel loads with plain `tf.saved_model.load`, without this package.
+  """
+  module = _ServingModule()
+  module.model_variables = list(model.variables)
+  functions = _signature_functions(model, feature_spec, input_signature, default_head)
+  signatures = {}
+  for key, function in functions.items():
+    setattr(module, 'serve_' + key.replace('/', '__'), function)
+    signatures[key] = function.get_concrete_function()
+  tf.saved_model.save(module, export_dir, signatures=signatures)
+  return export_dir

@@ -1,0 +1,169 @@
+"""HeadModel: a Keras 3 model whose loss, metrics and predictions come from a head."""
+
+import keras
+import tensorflow as tf
+import tf_keras
+
+from heads.keys import ModeKeys
+from heads.multi_head import MultiHead
+
+LOGITS = 'logits'
+LOGITS_INPUT = 'logits_input'
+
+
+class _Untracked:
+  """Holds objects out of sight of Keras and checkpoint tracking."""
+
+  def __init__(self, **items):
+    self.__dict__.update(items)
+
+
+class HeadWeight:
+  """A constant 'metric' that logs a head weight (e.g. to TensorBoard) with the others."""
+
+  def __init__(self, name, value):
+    self.name = name
+    self._value = float(value)
+
+  def result(self):
+    return tf.constant(self._value)
+
+  def reset_state(self):
+    pass
+
+
+def flat_prediction_key(key):
+  """MultiHead keys (head, key) become 'head/key', as in the merged predict signature."""
+  return '{}/{}'.format(*key) if isinstance(key, tuple) else key
+
+
+class HeadModel(keras.Model):
+  """Trains `body` with `head`: no loss or metrics to give to `compile`.
+
+  `body` is any Keras model or layer taking the features dict. With
+  `body_output='logits'` it returns the logits (a tensor, or a dict keyed by
+  head name for a MultiHead). With `body_output='logits_input'` it returns the
+  last hidden layer and each head gets its own Dense logits layer.
+
+  Data is `(features, labels)`: labels a tensor, or a dict keyed by head name.
+  Weights come from the head's `weight_column` in the features. `fit` and
+  `evaluate` report the head's metric keys plus `loss`; `predict` returns
+  the head's predictions ('head/key' keys for a MultiHead).
+  """
+
+  def __init__(self, head, body, body_output=LOGITS, **kwargs):
+    super().__init__(**kwargs)
+    if body_output not in (LOGITS, LOGITS_INPUT):
+      raise ValueError("body_output must be '{}' or '{}'. Given: {!r}".format(
+          LOGITS, LOGITS_INPUT, body_output))
+    self.head = head
+    self.body = body
+    self.body_output = body_output
+    self.logits_layers = {}
+    if body_output == LOGITS_INPUT:
+      for sub_head in self._sub_heads():
+        name = sub_head.name or 'head'
+        self.logits_layers[name] = keras.layers.Dense(
+            sub_head.logits_dimension, name='logits_{}'.format(name))
+    self._state = _Untracked(metrics=None)
+
+  def _sub_heads(self):
+    return list(self.head.heads) if isinstance(self.head, MultiHead) else [self.head]
+
+  # Forward pass -----------------------------------------------------------
+
+  def _body_features(self, features):
+    """Only the features a functional body takes as dict inputs; else all of them."""
+    try:
+      structure = self.body.input
+    except (AttributeError, ValueError):
+      return features
+    if isinstance(structure, dict) and isinstance(features, dict):
+      missing = [name for name in structure if name not in features]
+      if missing:
+        raise ValueError('Features {} that the body takes are missing. Given features: '
+                         '{}'.format(missing, sorted(features)))
+      return {name: features[name] for name in structure}
+    return features
+
+  def call(self, features, training=False):
+    outputs = self.body(self._body_features(features), training=training)
+    if self.body_output == LOGITS:
+      return outputs
+    if isinstance(self.head, MultiHead):
+      return {name: layer(outputs) for name, layer in self.logits_layers.items()}
+    return next(iter(self.logits_layers.values()))(outputs)
+
+  # Metrics ----------------------------------------------------------------
+
+  def _head_metrics(self):
+    """Loss trackers, the head's own metrics and the head weights, created once."""
+    if self._state.metrics is None:
+      tracked = {'loss': tf_keras.metrics.Mean(name='loss'),
+                 'regularization_loss': tf_keras.metrics.Mean(name='regularization_loss')}
+      tracked.update(self.head.metrics())
+      if isinstance(self.head, MultiHead) and self.head.head_weights:
+        for head, weight in zip(self.head.heads, self.head.head_weights):
+          key = 'head_weight/{}'.format(head.name)
+          tracked[key] = HeadWeight(key, weight)
+      self._state.metrics = tracked
+    return self._state.metrics
+
+  @property
+  def metrics(self):
+    tracked = dict(self._head_metrics())
+    if not self.losses:
+      tracked.pop('regularization_loss')
+    return list(tracked.values())
+
+  def reset_metrics(self):
+    for metric in self._head_metrics().values():
+      metric.reset_state()
+
+  # Steps ------------------------------------------------------------------
+
+  @staticmethod
+  def _unpack(data):
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+      raise ValueError(
+          'HeadModel expects data as (features, labels). Got {} element(s). Example weights '
+          "come from the head's weight_column feature, not from sample_weight.".format(
+              len(data) if isinstance(data, (tuple, list)) else 1))
+    return data[0], data[1]
+
+  def _step_loss(self, features, labels, logits, mode):
+    regularization_losses = list(self.losses) or None
+    loss = self.head.replica_loss(labels, logits, features, mode, regularization_losses)
+    return loss, regularization_losses
+
+  def _update_metrics(self, features, labels, logits, loss, regularization_losses, mode):
+    tracked = self._head_metrics()
+    replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+    tracked['loss'].update_state(loss * replicas)
+    if regularization_losses:
+      tracked['regularization_loss'].update_state(tf.math.add_n(regularization_losses))
+    self.head.update_metrics(tracked, features, logits, labels, mode=mode)
+    return {metric.name: metric.result() for metric in self.metrics}
+
+  def train_step(self, data):
+    features, labels = self._unpack(data)
+    with tf.GradientTape() as tape:
+      logits = self(features, training=True)
+      loss, regularization_losses = self._step_loss(features, labels, logits, ModeKeys.TRAIN)
+    variables = self.trainable_variables
+    gradients = tape.gradient(loss, variables)
+    self.optimizer.apply_gradients(zip(gradients, variables))
+    return self._update_metrics(features, labels, logits, loss, regularization_losses,
+                                ModeKeys.TRAIN)
+
+  def test_step(self, data):
+    features, labels = self._unpack(data)
+    logits = self(features, training=False)
+    loss, regularization_losses = self._step_loss(features, labels, logits, ModeKeys.EVAL)
+    return self._update_metrics(features, labels, logits, loss, regularization_losses,
+                                ModeKeys.EVAL)
+
+  def predict_step(self, data):
+    features = data[0] if isinstance(data, (tuple, list)) else data
+    predictions = self.head.predictions(self(features, training=False))
+    return {flat_prediction_key(key): value for key, value in predictions.items()}
