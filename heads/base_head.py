@@ -197,7 +197,11 @@ class SingleHead(Head):
     raise NotImplementedError
 
   def _missing_fill_value(self, dtype):
-    return '' if dtype == tf.string else 0
+    """A valid label that stands in for a missing one (its weight is 0)."""
+    if dtype != tf.string:
+      return 0
+    vocabulary = getattr(self, '_label_vocabulary', None)
+    return vocabulary[0] if vocabulary else '0'
 
   # Shared pipeline -------------------------------------------------------
 
@@ -273,25 +277,24 @@ class SingleHead(Head):
                             trainable_variables=None, train_op_fn=None, update_ops=None,
                             regularization_losses=None, tape=None):
     """EstimatorSpec for `mode`; see `Head` for how TRAIN gets its gradients."""
-    with tf.name_scope(self._name or 'head'):
-      predictions = self.predictions(logits)
-      if mode == ModeKeys.PREDICT:
-        return EstimatorSpec(mode=mode, predictions=predictions,
-                             export_outputs=self._export_outputs(predictions))
-      with recording(tape):
-        loss = self.loss(labels, logits, features, mode, regularization_losses)
-      if mode == ModeKeys.EVAL:
-        eval_metrics = self.update_metrics(
-            self.metrics(regularization_losses), features, logits, labels, mode=mode,
-            regularization_losses=regularization_losses)
-        return EstimatorSpec(mode=mode, predictions=predictions, loss=loss,
-                             eval_metric_ops=eval_metrics)
-      if mode == ModeKeys.TRAIN:
-        train_op = create_train_op(loss, self._loss_reduction, optimizer, trainable_variables,
-                                   train_op_fn, update_ops, tape)
-        write_train_summaries(self._summary_key, loss, regularization_losses)
-        return EstimatorSpec(mode=mode, predictions=predictions, loss=loss, train_op=train_op)
-      raise ValueError('mode={} unrecognized'.format(mode))
+    predictions = self.predictions(logits)
+    if mode == ModeKeys.PREDICT:
+      return EstimatorSpec(mode=mode, predictions=predictions,
+                           export_outputs=self._export_outputs(predictions))
+    with recording(tape):
+      loss = self.loss(labels, logits, features, mode, regularization_losses)
+    if mode == ModeKeys.EVAL:
+      eval_metrics = self.update_metrics(
+          self.metrics(regularization_losses), features, logits, labels, mode=mode,
+          regularization_losses=regularization_losses)
+      return EstimatorSpec(mode=mode, predictions=predictions, loss=loss,
+                           eval_metric_ops=eval_metrics)
+    if mode == ModeKeys.TRAIN:
+      train_op = create_train_op(loss, self._loss_reduction, optimizer, trainable_variables,
+                                 train_op_fn, update_ops, tape)
+      write_train_summaries(self._summary_key, loss, regularization_losses)
+      return EstimatorSpec(mode=mode, predictions=predictions, loss=loss, train_op=train_op)
+    raise ValueError('mode={} unrecognized'.format(mode))
 
 
 def check_prediction_keys(keys, valid_keys):

@@ -6,12 +6,8 @@ from heads import base_head
 from heads import checks
 from heads import classification
 from heads import metrics as metrics_lib
-from heads.export_output import PredictOutput
 from heads.export_output import RegressionOutput
-from heads.keys import CLASSIFY_SERVING_KEY
-from heads.keys import DEFAULT_SERVING_KEY
 from heads.keys import MetricKeys
-from heads.keys import PREDICT_SERVING_KEY
 from heads.keys import PredictionKeys
 from heads.keys import REGRESS_SERVING_KEY
 
@@ -48,11 +44,6 @@ class BinaryClassHead(base_head.SingleHead):
   @property
   def logits_dimension(self):
     return 1
-
-  def _missing_fill_value(self, dtype):
-    if dtype == tf.string:
-      return self._label_vocabulary[0] if self._label_vocabulary else '0'
-    return 0
 
   def _processed_labels(self, logits, labels):
     labels = checks.check_dense_labels_match_logits_and_reshape(labels, logits, 1)
@@ -100,15 +91,7 @@ class BinaryClassHead(base_head.SingleHead):
         eval_metrics[key(MetricKeys.LABEL_MEAN)], name=key(MetricKeys.ACCURACY_BASELINE))
     eval_metrics[key(MetricKeys.AUC)] = metrics_lib.AUC(name=key(MetricKeys.AUC))
     eval_metrics[key(MetricKeys.AUC_PR)] = metrics_lib.AUC(curve='PR', name=key(MetricKeys.AUC_PR))
-    for threshold in self._thresholds:
-      accuracy_key = key(MetricKeys.ACCURACY_AT_THRESHOLD % threshold)
-      precision_key = key(MetricKeys.PRECISION_AT_THRESHOLD % threshold)
-      recall_key = key(MetricKeys.RECALL_AT_THRESHOLD % threshold)
-      eval_metrics[accuracy_key] = metrics_lib.BinaryAccuracy(name=accuracy_key,
-                                                              threshold=threshold)
-      eval_metrics[precision_key] = metrics_lib.Precision(name=precision_key,
-                                                          thresholds=threshold)
-      eval_metrics[recall_key] = metrics_lib.Recall(name=recall_key, thresholds=threshold)
+    eval_metrics.update(metrics_lib.threshold_metrics(key, self._thresholds))
     return eval_metrics
 
   def _update_head_metrics(self, eval_metrics, logits, labels, unweighted_loss, weights):
@@ -128,16 +111,10 @@ class BinaryClassHead(base_head.SingleHead):
     for name in (MetricKeys.AUC, MetricKeys.AUC_PR):
       eval_metrics[key(name)].update_state(y_true=labels, y_pred=logistic,
                                            sample_weight=auc_weights)
-    for threshold in self._thresholds:
-      for template in (MetricKeys.ACCURACY_AT_THRESHOLD, MetricKeys.PRECISION_AT_THRESHOLD,
-                       MetricKeys.RECALL_AT_THRESHOLD):
-        eval_metrics[key(template % threshold)].update_state(
-            y_true=labels, y_pred=logistic, sample_weight=weights)
+    metrics_lib.update_threshold_metrics(eval_metrics, key, self._thresholds, labels, logistic,
+                                         weights)
 
   def _export_outputs(self, predictions):
-    classifier_output = classification.classification_output(
-        predictions[PredictionKeys.PROBABILITIES], 2, self._label_vocabulary)
-    return {DEFAULT_SERVING_KEY: classifier_output,
-            CLASSIFY_SERVING_KEY: classifier_output,
-            REGRESS_SERVING_KEY: RegressionOutput(value=predictions[PredictionKeys.LOGISTIC]),
-            PREDICT_SERVING_KEY: PredictOutput(predictions)}
+    outputs = classification.export_outputs(predictions, 2, self._label_vocabulary)
+    outputs[REGRESS_SERVING_KEY] = RegressionOutput(value=predictions[PredictionKeys.LOGISTIC])
+    return outputs

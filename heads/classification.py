@@ -5,6 +5,11 @@ import tensorflow as tf
 from heads import base_head
 from heads import checks
 from heads.export_output import ClassificationOutput
+from heads.export_output import PredictOutput
+from heads.keys import CLASSIFY_SERVING_KEY
+from heads.keys import DEFAULT_SERVING_KEY
+from heads.keys import PREDICT_SERVING_KEY
+from heads.keys import PredictionKeys
 
 
 def label_ids(labels, label_vocabulary):
@@ -30,7 +35,11 @@ def label_ids(labels, label_vocabulary):
   return ids
 
 
-def classification_output(scores, n_classes, label_vocabulary=None):
-  """Serving output: scores with the class names tiled over the batch."""
-  return ClassificationOutput(
+def export_outputs(predictions, n_classes, label_vocabulary=None):
+  """serving_default and classification (probabilities + class names), and predict."""
+  scores = predictions[PredictionKeys.PROBABILITIES]
+  classifier_output = ClassificationOutput(
       scores=scores, classes=base_head.all_classes(scores, n_classes, label_vocabulary))
+  return {DEFAULT_SERVING_KEY: classifier_output,
+          CLASSIFY_SERVING_KEY: classifier_output,
+          PREDICT_SERVING_KEY: PredictOutput(predictions)}

@@ -47,7 +47,8 @@ def _raw_input_signature(model, input_signature):
           for name, tensor in structure.items()}
 
 
-def _signature_functions(model, feature_spec, input_signature, default_head):
+def _signature_functions(model, feature_spec, input_signature, default_head,
+                         extra_signatures=None):
   """One tf.function per signature key, each returning that export output's tensors."""
   if feature_spec is not None:
     spec = [tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)]
@@ -65,22 +66,32 @@ def _signature_functions(model, feature_spec, input_signature, default_head):
       return export_outputs_for(model, to_features(inputs), default_head)[key].signature_outputs
     return tf.function(serve, input_signature=spec)
 
-  return {key: serving_function(key) for key in signature_keys(model.head)}
+  functions = {key: serving_function(key) for key in signature_keys(model.head)}
+  for key, build_outputs in (extra_signatures or {}).items():
+    if key in functions:
+      raise ValueError('Extra signature {!r} clashes with a head signature.'.format(key))
+    functions[key] = tf.function(
+        lambda inputs, build_outputs=build_outputs: build_outputs(model, to_features(inputs)),
+        input_signature=spec)
+  return functions
 
 
 def export_saved_model(model, export_dir, feature_spec=None, input_signature=None,
-                       default_head=None):
+                       default_head=None, extra_signatures=None):
   """Saves `model` with one signature per export output of its head.
 
   With `feature_spec` (a tf.io.parse_example spec) every signature takes
   serialized tf.Examples as input 'examples'; without it, raw tensors named as
   the body's inputs (or `input_signature`). `default_head` picks the head that
   `serving_default` answers for in a MultiHead (default: the first head).
+  `extra_signatures` maps more signature keys to `fn(model, features) -> dict`
+  of tensors (e.g. a {head_name: prediction} signature for TFMA).
   The SavedModel loads with plain `tf.saved_model.load`, without this package.
   """
   module = _ServingModule()
   module.model_variables = list(model.variables)
-  functions = _signature_functions(model, feature_spec, input_signature, default_head)
+  functions = _signature_functions(model, feature_spec, input_signature, default_head,
+                                   extra_signatures)
   signatures = {}
   for key, function in functions.items():
     setattr(module, 'serve_' + key.replace('/', '__'), function)

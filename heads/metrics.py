@@ -8,6 +8,8 @@ and work eagerly, inside `tf.function` and inside a Keras 3 model.
 import tensorflow as tf
 import tf_keras
 
+from heads.keys import MetricKeys
+
 Mean = tf_keras.metrics.Mean
 Accuracy = tf_keras.metrics.Accuracy
 BinaryAccuracy = tf_keras.metrics.BinaryAccuracy
@@ -58,6 +60,29 @@ def update_with_broadcast_weights(metric, values, weights):
   if weights is not None:
     weights = broadcast_weights(weights, values)
   metric.update_state(values=values, sample_weight=weights)
+
+
+def _threshold_keys(summary_key, threshold):
+  return (summary_key(MetricKeys.ACCURACY_AT_THRESHOLD % threshold),
+          summary_key(MetricKeys.PRECISION_AT_THRESHOLD % threshold),
+          summary_key(MetricKeys.RECALL_AT_THRESHOLD % threshold))
+
+
+def threshold_metrics(summary_key, thresholds):
+  """accuracy / precision / recall at each positive threshold, keyed like tf.estimator."""
+  eval_metrics = {}
+  for threshold in thresholds:
+    accuracy_key, precision_key, recall_key = _threshold_keys(summary_key, threshold)
+    eval_metrics[accuracy_key] = BinaryAccuracy(name=accuracy_key, threshold=threshold)
+    eval_metrics[precision_key] = Precision(name=precision_key, thresholds=threshold)
+    eval_metrics[recall_key] = Recall(name=recall_key, thresholds=threshold)
+  return eval_metrics
+
+
+def update_threshold_metrics(eval_metrics, summary_key, thresholds, labels, scores, weights):
+  for threshold in thresholds:
+    for key in _threshold_keys(summary_key, threshold):
+      eval_metrics[key].update_state(y_true=labels, y_pred=scores, sample_weight=weights)
 
 
 def update_regularization_loss(eval_metrics, key, regularization_losses):

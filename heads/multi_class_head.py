@@ -6,11 +6,7 @@ from heads import base_head
 from heads import checks
 from heads import classification
 from heads import metrics as metrics_lib
-from heads.export_output import PredictOutput
-from heads.keys import CLASSIFY_SERVING_KEY
-from heads.keys import DEFAULT_SERVING_KEY
 from heads.keys import MetricKeys
-from heads.keys import PREDICT_SERVING_KEY
 from heads.keys import PredictionKeys
 
 _VALID_KEYS = [PredictionKeys.LOGITS, PredictionKeys.PROBABILITIES, PredictionKeys.CLASS_IDS,
@@ -62,11 +58,6 @@ class MultiClassHead(base_head.SingleHead):
   def logits_dimension(self):
     return self._n_classes
 
-  def _missing_fill_value(self, dtype):
-    if dtype == tf.string:
-      return self._label_vocabulary[0] if self._label_vocabulary else '0'
-    return 0
-
   def _processed_labels(self, logits, labels):
     labels = checks.check_dense_labels_match_logits_and_reshape(labels, logits, 1)
     if self._label_vocabulary is None:
@@ -117,8 +108,4 @@ class MultiClassHead(base_head.SingleHead):
         y_true=labels, y_pred=class_ids, sample_weight=weights)
 
   def _export_outputs(self, predictions):
-    classifier_output = classification.classification_output(
-        predictions[PredictionKeys.PROBABILITIES], self._n_classes, self._label_vocabulary)
-    return {DEFAULT_SERVING_KEY: classifier_output,
-            CLASSIFY_SERVING_KEY: classifier_output,
-            PREDICT_SERVING_KEY: PredictOutput(predictions)}
+    return classification.export_outputs(predictions, self._n_classes, self._label_vocabulary)

@@ -212,29 +212,29 @@ class MultiHead(base_head.Head):
                             trainable_variables=None, train_op_fn=None, update_ops=None,
                             regularization_losses=None, tape=None):
     """EstimatorSpec for `mode`; see `Head` for how TRAIN gets its gradients."""
-    with tf.name_scope(self.name or 'multi_head'):
+    with base_head.recording(tape):
       logits_dict = self._check_logits_and_labels(logits, labels)
-      predictions = self.predictions(logits_dict)
-      if mode == ModeKeys.PREDICT:
-        all_export_outputs = [
-            head.create_estimator_spec(features, mode, logits_dict[head.name]).export_outputs
-            for head in self._heads]
-        return EstimatorSpec(mode=mode, predictions=predictions,
-                             export_outputs=self._merge_predict_export_outputs(all_export_outputs))
-      with base_head.recording(tape):
-        head_losses = self._head_losses(labels, logits_dict, features, mode)
-        loss = self._merge_losses(head_losses, regularization_losses)
-      if mode == ModeKeys.EVAL:
-        eval_metrics = self.update_metrics(
-            self.metrics(regularization_losses), features, logits_dict, labels, mode=mode,
-            regularization_losses=regularization_losses)
-        return EstimatorSpec(mode=mode, predictions=predictions, loss=loss,
-                             eval_metric_ops=eval_metrics)
-      if mode == ModeKeys.TRAIN:
-        for name, head_loss in head_losses.items():
-          tf.summary.scalar('{}/{}'.format(MetricKeys.LOSS, name), head_loss)
-        train_op = base_head.create_train_op(loss, self.loss_reduction, optimizer,
-                                             trainable_variables, train_op_fn, update_ops, tape)
-        base_head.write_train_summaries(lambda key: key, loss, regularization_losses)
-        return EstimatorSpec(mode=mode, predictions=predictions, loss=loss, train_op=train_op)
-      raise ValueError('mode={} unrecognized'.format(mode))
+    predictions = self.predictions(logits_dict)
+    if mode == ModeKeys.PREDICT:
+      all_export_outputs = [
+          head.create_estimator_spec(features, mode, logits_dict[head.name]).export_outputs
+          for head in self._heads]
+      return EstimatorSpec(mode=mode, predictions=predictions,
+                           export_outputs=self._merge_predict_export_outputs(all_export_outputs))
+    with base_head.recording(tape):
+      head_losses = self._head_losses(labels, logits_dict, features, mode)
+      loss = self._merge_losses(head_losses, regularization_losses)
+    if mode == ModeKeys.EVAL:
+      eval_metrics = self.update_metrics(
+          self.metrics(regularization_losses), features, logits_dict, labels, mode=mode,
+          regularization_losses=regularization_losses)
+      return EstimatorSpec(mode=mode, predictions=predictions, loss=loss,
+                           eval_metric_ops=eval_metrics)
+    if mode == ModeKeys.TRAIN:
+      for name, head_loss in head_losses.items():
+        tf.summary.scalar('{}/{}'.format(MetricKeys.LOSS, name), head_loss)
+      train_op = base_head.create_train_op(loss, self.loss_reduction, optimizer,
+                                           trainable_variables, train_op_fn, update_ops, tape)
+      base_head.write_train_summaries(lambda key: key, loss, regularization_losses)
+      return EstimatorSpec(mode=mode, predictions=predictions, loss=loss, train_op=train_op)
+    raise ValueError('mode={} unrecognized'.format(mode))

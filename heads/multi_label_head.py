@@ -6,11 +6,7 @@ from heads import base_head
 from heads import checks
 from heads import classification
 from heads import metrics as metrics_lib
-from heads.export_output import PredictOutput
-from heads.keys import CLASSIFY_SERVING_KEY
-from heads.keys import DEFAULT_SERVING_KEY
 from heads.keys import MetricKeys
-from heads.keys import PREDICT_SERVING_KEY
 from heads.keys import PredictionKeys
 
 _VALID_KEYS = [PredictionKeys.LOGITS, PredictionKeys.PROBABILITIES, PredictionKeys.CLASSES]
@@ -87,20 +83,21 @@ class MultiLabelHead(base_head.SingleHead):
     return checks.check_dense_labels_match_logits_and_reshape(labels, logits, self._n_classes)
 
   def _sparse_to_indicator(self, labels):
+    """Multi-hot [D0, n_classes] from sparse class ids or vocabulary strings."""
     if labels.dtype == tf.string:
       if self._label_vocabulary is None:
         raise ValueError('Labels dtype should be integer. Instead got {}. String labels need '
                          'a label_vocabulary.'.format(labels.dtype))
-      ids = classification.label_ids(labels.values, self._label_vocabulary)
-      ids = checks.check_label_range(ids, self._n_classes)
-      return tf.sparse.to_indicator(
-          tf.SparseTensor(labels.indices, ids, labels.dense_shape), self._n_classes)
-    checks.check_label_dtype_is_integer(labels.values)
-    checks.check_label_range(
-        labels.values, self._n_classes,
-        message='labels must be an integer SparseTensor with values in [0, {})'.format(
-            self._n_classes))
-    return tf.sparse.to_indicator(labels, self._n_classes)
+      ids = checks.check_label_range(
+          classification.label_ids(labels.values, self._label_vocabulary), self._n_classes)
+    else:
+      checks.check_label_dtype_is_integer(labels.values)
+      ids = checks.check_label_range(
+          labels.values, self._n_classes,
+          message='labels must be an integer SparseTensor with values in [0, {})'.format(
+              self._n_classes))
+    return tf.sparse.to_indicator(
+        tf.SparseTensor(labels.indices, ids, labels.dense_shape), self._n_classes)
 
   def _unweighted_loss(self, logits, labels, features):
     if self._loss_fn:
@@ -141,15 +138,7 @@ class MultiLabelHead(base_head.SingleHead):
     eval_metrics[key(MetricKeys.LOSS_MEAN)] = metrics_lib.Mean(name=key(MetricKeys.LOSS_MEAN))
     eval_metrics[key(MetricKeys.AUC)] = metrics_lib.AUC(name=key(MetricKeys.AUC))
     eval_metrics[key(MetricKeys.AUC_PR)] = metrics_lib.AUC(curve='PR', name=key(MetricKeys.AUC_PR))
-    for threshold in self._thresholds:
-      accuracy_key = key(MetricKeys.ACCURACY_AT_THRESHOLD % threshold)
-      precision_key = key(MetricKeys.PRECISION_AT_THRESHOLD % threshold)
-      recall_key = key(MetricKeys.RECALL_AT_THRESHOLD % threshold)
-      eval_metrics[accuracy_key] = metrics_lib.BinaryAccuracy(name=accuracy_key,
-                                                              threshold=threshold)
-      eval_metrics[precision_key] = metrics_lib.Precision(name=precision_key,
-                                                          thresholds=threshold)
-      eval_metrics[recall_key] = metrics_lib.Recall(name=recall_key, thresholds=threshold)
+    eval_metrics.update(metrics_lib.threshold_metrics(key, self._thresholds))
     for class_id in self._classes_for_class_based_metrics:
       prob_key, auc_key, auc_pr_key = self._class_metric_keys(class_id)
       eval_metrics[prob_key] = metrics_lib.Mean(name=prob_key)
@@ -166,11 +155,8 @@ class MultiLabelHead(base_head.SingleHead):
     for name in (MetricKeys.AUC, MetricKeys.AUC_PR):
       eval_metrics[key(name)].update_state(y_true=labels, y_pred=probabilities,
                                            sample_weight=weights)
-    for threshold in self._thresholds:
-      for template in (MetricKeys.ACCURACY_AT_THRESHOLD, MetricKeys.PRECISION_AT_THRESHOLD,
-                       MetricKeys.RECALL_AT_THRESHOLD):
-        eval_metrics[key(template % threshold)].update_state(
-            y_true=labels, y_pred=probabilities, sample_weight=weights)
+    metrics_lib.update_threshold_metrics(eval_metrics, key, self._thresholds, labels, probabilities,
+                                         weights)
     for class_id in self._classes_for_class_based_metrics:
       prob_key, auc_key, auc_pr_key = self._class_metric_keys(class_id)
       class_probabilities = probabilities[..., class_id:class_id + 1]
@@ -182,8 +168,4 @@ class MultiLabelHead(base_head.SingleHead):
             y_true=class_labels, y_pred=class_probabilities, sample_weight=weights)
 
   def _export_outputs(self, predictions):
-    classifier_output = classification.classification_output(
-        predictions[PredictionKeys.PROBABILITIES], self._n_classes, self._label_vocabulary)
-    return {DEFAULT_SERVING_KEY: classifier_output,
-            CLASSIFY_SERVING_KEY: classifier_output,
-            PREDICT_SERVING_KEY: PredictOutput(predictions)}
+    return classification.export_outputs(predictions, self._n_classes, self._label_vocabulary)

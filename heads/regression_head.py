@@ -44,9 +44,6 @@ class RegressionHead(base_head.SingleHead):
   def _labels_dimension(self):
     return self._logits_dimension
 
-  def _missing_fill_value(self, dtype):
-    return 0
-
   def _processed_labels(self, logits, labels):
     labels = checks.check_dense_labels_match_logits_and_reshape(
         labels, logits, self._logits_dimension)

@@ -117,6 +117,12 @@ class SequentialHeadWrapper(base_head.Head):
     return self._static_head.loss(flat_labels, flat_logits, flat_features, mode,
                                   regularization_losses)
 
+  def replica_loss(self, logits, labels, features=None, mode=None, regularization_losses=None):
+    """This replica's share of the global-batch loss, over the unmasked steps."""
+    flat_labels, flat_logits, flat_features = self._flatten(labels, logits, features)
+    return self._static_head.replica_loss(flat_labels, flat_logits, flat_features, mode,
+                                          regularization_losses)
+
   def predictions(self, logits, keys=None):
     return self._static_head.predictions(logits, keys)
 
