@@ -121,13 +121,26 @@ def create_train_op(loss, loss_reduction, optimizer=None, trainable_variables=No
     train_op = train_op_fn(loss)
   else:
     raise ValueError('train_op_fn and optimizer cannot both be None.')
-  if update_ops:
+  if update_ops and not tf.executing_eagerly():
     train_op = tf.group(train_op, *update_ops)
   return train_op
 
 
+def mode_and_regularization(mode, regularization_losses):
+  """Accepts the original positional call update_metrics(m, f, logits, labels, reg_losses).
+
+  tf.estimator's `update_metrics` took `regularization_losses` fifth; here
+  `mode` is fifth. A list in the `mode` slot is the regularization losses.
+  """
+  if isinstance(mode, (list, tuple)) and regularization_losses is None:
+    return None, mode
+  return mode, regularization_losses
+
+
 def write_train_summaries(summary_key, loss, regularization_losses):
-  """Scalar summaries of TRAIN mode; no-ops unless a summary writer is set."""
+  """Scalar summaries of TRAIN mode; written when a summary writer and a step are set."""
+  if tf.summary.experimental.get_step() is None:
+    return
   tf.summary.scalar(summary_key(MetricKeys.LOSS), loss)
   if regularization_losses is not None:
     tf.summary.scalar(summary_key(MetricKeys.LOSS_REGULARIZATION),
@@ -259,7 +272,7 @@ class SingleHead(Head):
   def update_metrics(self, eval_metrics, features, logits, labels, mode=None,
                      regularization_losses=None):
     """Updates the metric objects from `metrics()` with one batch."""
-    del mode
+    _, regularization_losses = mode_and_regularization(mode, regularization_losses)
     logits, labels, unweighted_loss, weights, _ = self._loss_parts(logits, labels, features)
     self._update_head_metrics(eval_metrics, logits, labels, unweighted_loss, weights)
     metrics_lib.update_regularization_loss(

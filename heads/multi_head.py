@@ -182,6 +182,7 @@ class MultiHead(base_head.Head):
   def update_metrics(self, eval_metrics, features, logits, labels, mode=None,
                      regularization_losses=None):
     """Updates loss/<head> and each labelled head's metrics with one batch."""
+    mode, regularization_losses = base_head.mode_and_regularization(mode, regularization_losses)
     logits_dict = self._check_logits_and_labels(logits, labels)
     metrics_lib.update_regularization_loss(
         eval_metrics, self._summary_key(MetricKeys.LOSS_REGULARIZATION), regularization_losses)

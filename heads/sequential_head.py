@@ -131,6 +131,7 @@ class SequentialHeadWrapper(base_head.Head):
 
   def update_metrics(self, eval_metrics, features, logits, labels, mode=None,
                      regularization_losses=None):
+    mode, regularization_losses = base_head.mode_and_regularization(mode, regularization_losses)
     flat_labels, flat_logits, flat_features = self._flatten(labels, logits, features)
     return self._static_head.update_metrics(eval_metrics, flat_features, flat_logits,
                                             flat_labels, mode, regularization_losses)

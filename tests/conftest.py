@@ -1,0 +1,106 @@
+"""Shared helpers for the heads test-suite.
+
+Only plain helper functions and fixtures live here; nothing in this file
+changes global TF state, so it is safe for every test module (including the
+golden tests owned by another file).
+"""
+import os
+import re
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+TRAIN = 'train'
+EVAL = 'eval'
+PREDICT = 'infer'
+
+
+def esc(text):
+  """re.escape for pytest.raises(match=...)."""
+  return re.escape(text)
+
+
+def f32(x):
+  return np.asarray(x, dtype=np.float32)
+
+
+def i64(x):
+  return np.asarray(x, dtype=np.int64)
+
+
+def to_np(value):
+  if isinstance(value, (tf.Tensor, tf.Variable)):
+    return value.numpy()
+  return np.asarray(value)
+
+
+def metric_results(eval_metrics):
+  """{key: float} of a dict of Keras metric objects."""
+  return {k: float(np.asarray(m.result())) for k, m in eval_metrics.items()}
+
+
+def eval_metrics(head, features, logits, labels, regularization_losses=None):
+  """Metrics from head.metrics() + one head.update_metrics() call, as floats."""
+  metrics = head.metrics(regularization_losses)
+  metrics = head.update_metrics(metrics, features, logits, labels,
+                                regularization_losses=regularization_losses)
+  return metric_results(metrics)
+
+
+def assert_metrics(actual, expected, rtol=1e-5, atol=1e-6, exact_keys=True):
+  """Compares a {key: value} result dict with the expected one."""
+  if exact_keys:
+    assert sorted(actual) == sorted(expected), (
+        'metric keys differ: extra {}, missing {}'.format(
+            sorted(set(actual) - set(expected)), sorted(set(expected) - set(actual))))
+  for key, value in expected.items():
+    assert key in actual, 'missing metric {!r}; have {}'.format(key, sorted(actual))
+    np.testing.assert_allclose(actual[key], value, rtol=rtol, atol=atol,
+                               err_msg='metric {!r}'.format(key))
+
+
+def assert_close(actual, expected, rtol=1e-5, atol=1e-6):
+  np.testing.assert_allclose(to_np(actual), np.asarray(expected), rtol=rtol, atol=atol)
+
+
+def loss_eager_and_graph(head, labels, logits, features=None, regularization_losses=None):
+  """head.loss() run eagerly and inside a tf.function; returns both values."""
+  eager = head.loss(labels, logits, features, TRAIN, regularization_losses)
+
+  @tf.function
+  def graph_loss(labels, logits, features):
+    return head.loss(labels, logits, features, TRAIN, regularization_losses)
+
+  graph = graph_loss(labels, logits, features)
+  return float(to_np(eager)), float(to_np(graph))
+
+
+def assert_loss(head, labels, logits, expected, features=None, regularization_losses=None,
+                rtol=1e-5, atol=1e-6):
+  eager, graph = loss_eager_and_graph(head, labels, logits, features, regularization_losses)
+  np.testing.assert_allclose(eager, expected, rtol=rtol, atol=atol, err_msg='eager loss')
+  np.testing.assert_allclose(graph, expected, rtol=rtol, atol=atol, err_msg='graph loss')
+
+
+def spec_summaries(tmp_path, make_spec):
+  """Runs make_spec() with a default summary writer and returns {tag: value}."""
+  logdir = str(tmp_path / 'summaries')
+  writer = tf.summary.create_file_writer(logdir)
+  with writer.as_default(step=0):
+    spec = make_spec()
+  writer.flush()
+  writer.close()
+  values = {}
+  for name in sorted(os.listdir(logdir)):
+    for event in tf.compat.v1.train.summary_iterator(os.path.join(logdir, name)):
+      for value in event.summary.value:
+        values[value.tag] = float(tf.make_ndarray(value.tensor))
+  return spec, values
+
+
+@pytest.fixture
+def summaries(tmp_path):
+  return lambda make_spec: spec_summaries(tmp_path, make_spec)
