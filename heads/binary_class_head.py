@@ -47,8 +47,16 @@ class BinaryClassHead(base_head.SingleHead):
 
   def _processed_labels(self, logits, labels):
     labels = checks.check_dense_labels_match_logits_and_reshape(labels, logits, 1)
-    if self._label_vocabulary is not None or labels.dtype == tf.string:
-      labels = classification.label_ids(labels, self._label_vocabulary)
+    if self._label_vocabulary is None and labels.dtype == tf.string:
+      raise tf.errors.UnimplementedError(
+          None, None, 'Cast string to float is not supported: the labels are strings, so the '
+          'head needs a label_vocabulary.')
+    if self._label_vocabulary is not None:
+      if labels.dtype != tf.string:
+        raise TypeError('Dtype of argument `keys` must be {}, received: {}. With a '
+                        'label_vocabulary the labels must be strings.'.format(
+                            tf.string, labels.dtype))
+      labels = classification.vocabulary_ids(labels, self._label_vocabulary)
     return checks.check_label_range(tf.cast(labels, tf.float32), n_classes=2)
 
   def _unweighted_loss(self, logits, labels, features):

@@ -227,20 +227,6 @@ def lookup_label_ids(labels, label_vocabulary):
   return tf.where(tf.reduce_any(matches, axis=-1), ids, tf.constant(-1, tf.int64))
 
 
-def check_vocabulary_labels(labels, label_vocabulary):
-  """String labels looked up in the vocabulary, with an error naming unknown values."""
-  if labels.dtype != tf.string:
-    raise ValueError('Labels dtype should be string if there is a vocabulary. '
-                     'Instead got {}'.format(labels.dtype))
-  ids = lookup_label_ids(labels, label_vocabulary)
-  if tf.executing_eagerly():
-    unknown = tf.boolean_mask(labels, ids < 0)
-    if tf.size(unknown) > 0:
-      raise ValueError('Labels must be in label_vocabulary {}. Unknown values: {}'.format(
-          list(label_vocabulary), sorted(set(unknown.numpy().tolist()))))
-  return ids
-
-
 # ----------------------------------------------------------------------------
 # Missing labels (opt-in).
 
@@ -284,8 +270,8 @@ def _raw_weights(features, weight_column):
                      'Given: {}'.format(weight_column, features))
   key = weight_column if isinstance(weight_column, str) else weight_column.key
   if key not in features:
-    raise ValueError('Weight column {!r} is not in features. Found keys: {}.'.format(
-        key, sorted(features)))
+    raise ValueError('Feature {} is not in features dictionary. It is the weight column; '
+                     'found features: {}.'.format(key, sorted(features)))
   weights = features[key]
   if isinstance(weights, tf.SparseTensor):
     raise ValueError('The weight column {!r} must be dense; got a SparseTensor.'.format(key))
@@ -294,6 +280,10 @@ def _raw_weights(features, weight_column):
     raise ValueError('Feature (key: {}) cannot have rank 0. Given: {}'.format(key, weights))
   if weights.shape.rank == 1:
     weights = tf.expand_dims(weights, -1)
+  if weights.dtype == tf.string:
+    raise tf.errors.UnimplementedError(
+        None, None, 'Cast string to float is not supported: weight column {!r} has dtype '
+        'string. Weight column should be castable to float.'.format(key))
   if not (weights.dtype.is_floating or weights.dtype.is_integer or weights.dtype.is_bool):
     raise ValueError('Weight column should be castable to float. Given dtype: {}'.format(
         weights.dtype))

@@ -12,26 +12,27 @@ from heads.keys import PREDICT_SERVING_KEY
 from heads.keys import PredictionKeys
 
 
-def label_ids(labels, label_vocabulary):
-  """Class ids of dense labels: vocabulary lookup for strings, else integers as given.
+def make_error(error_class, message):
+  """An exception of `error_class`, including TF's OpError classes."""
+  if issubclass(error_class, tf.errors.OpError):
+    return error_class(None, None, message)
+  return error_class(message)
 
-  Values outside the vocabulary fail with an error that names them (eagerly)
-  or with the range check 'Labels must be >= 0' (in graph mode).
+
+def vocabulary_ids(labels, label_vocabulary, error_class=ValueError,
+                   prefix='Labels must be >= 0'):
+  """Ids of string labels in the vocabulary.
+
+  Eagerly, values not in the vocabulary raise `error_class` naming them (the
+  class and prefix are what tf.estimator raised there); in graph mode they
+  become -1 and fail the range check.
   """
-  if label_vocabulary is None:
-    if labels.dtype == tf.string:
-      raise ValueError('Labels dtype should be integer. Instead got {}. String labels need '
-                       'a label_vocabulary.'.format(labels.dtype))
-    return labels
-  if labels.dtype != tf.string:
-    raise ValueError('Labels dtype should be string if there is a vocabulary. '
-                     'Instead got {}'.format(labels.dtype))
   ids = checks.lookup_label_ids(labels, label_vocabulary)
   if tf.executing_eagerly():
     unknown = tf.boolean_mask(labels, ids < 0)
     if tf.size(unknown) > 0:
-      raise ValueError('Labels must be >= 0: values {} are not in label_vocabulary {}.'.format(
-          sorted(set(unknown.numpy().tolist())), list(label_vocabulary)))
+      raise make_error(error_class, '{}: values {} are not in label_vocabulary {}.'.format(
+          prefix, sorted(set(unknown.numpy().tolist())), list(label_vocabulary)))
   return ids
 
 

@@ -9,12 +9,16 @@ STRATEGIES = ('auto', 'default', 'mirrored', 'multi_worker', 'tpu')
 
 
 def _tpu_resolver(tpu=''):
-  """A connected TPU cluster resolver, or None when there is no TPU to be found."""
+  """A TPU cluster resolver, or None when there is no TPU to be found.
+
+  Without a TPU name (argument or TPU_NAME) a TPU VM's own chips are used.
+  """
+  if not tpu and not os.environ.get('TPU_NAME') and os.path.exists('/dev/accel0'):
+    tpu = 'local'
   try:
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
-  except (ValueError, tf.errors.NotFoundError):
+    return tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+  except (ValueError, RuntimeError, OSError, tf.errors.NotFoundError):
     return None
-  return resolver
 
 
 def _multi_worker_config():
@@ -24,6 +28,14 @@ def _multi_worker_config():
     raise ValueError('TF_CONFIG is not valid JSON: {}'.format(error)) from None
   cluster = config.get('cluster', {})
   return len(cluster.get('worker', [])) + len(cluster.get('chief', [])) > 1
+
+
+def _mirrored_strategy():
+  """MirroredStrategy over the GPUs, or over the logical CPUs when there are several."""
+  cpus = tf.config.list_logical_devices('CPU')
+  if tf.config.list_logical_devices('GPU') or len(cpus) < 2:
+    return tf.distribute.MirroredStrategy()
+  return tf.distribute.MirroredStrategy([device.name for device in cpus])
 
 
 def _tpu_strategy(resolver):
@@ -38,6 +50,10 @@ def strategy_from_setting(setting='auto', tpu=''):
 
   'auto' takes a TPU when a TPU resolver finds one, multi-worker when TF_CONFIG
   names several workers, mirrored when there are several GPUs, else default.
+  'mirrored' replicates over the GPUs, or over several logical CPUs when there
+  are no GPUs (for tests). Build and compile the model under `strategy.scope()`. 'tpu' (TPUStrategy)
+  connects to `tpu` (a name or grpc:// address), TPU_NAME, or the TPU VM's
+  own chips; it is not tested here, having no TPU.
   """
   if setting not in STRATEGIES:
     raise ValueError('Unknown distribution strategy {!r}. Choose one of {}.'.format(
@@ -55,7 +71,7 @@ def strategy_from_setting(setting='auto', tpu=''):
   if setting == 'default':
     return tf.distribute.get_strategy()
   if setting == 'mirrored':
-    return tf.distribute.MirroredStrategy()
+    return _mirrored_strategy()
   if setting == 'multi_worker':
     return tf.distribute.MultiWorkerMirroredStrategy()
   resolver = _tpu_resolver(tpu)

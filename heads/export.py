@@ -49,7 +49,10 @@ def _raw_input_signature(model, input_signature):
 
 def _signature_functions(model, feature_spec, input_signature, default_head,
                          extra_signatures=None):
-  """One tf.function per signature key, each returning that export output's tensors."""
+  """One tf.function per signature key, each returning that export output's tensors.
+
+  The head's export outputs are traced once, in a function that all of them call.
+  """
   if feature_spec is not None:
     spec = [tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)]
 
@@ -61,18 +64,24 @@ def _signature_functions(model, feature_spec, input_signature, default_head,
     def to_features(features):
       return dict(features)
 
+  @tf.function(input_signature=spec)
+  def all_outputs(inputs):
+    export_outputs = export_outputs_for(model, to_features(inputs), default_head)
+    return {key: output.signature_outputs for key, output in export_outputs.items()}
+
   def serving_function(key):
+    return tf.function(lambda inputs: all_outputs(inputs)[key], input_signature=spec)
+
+  def extra_function(build_outputs):
     def serve(inputs):
-      return export_outputs_for(model, to_features(inputs), default_head)[key].signature_outputs
+      return build_outputs(model, to_features(inputs))
     return tf.function(serve, input_signature=spec)
 
   functions = {key: serving_function(key) for key in signature_keys(model.head)}
   for key, build_outputs in (extra_signatures or {}).items():
     if key in functions:
       raise ValueError('Extra signature {!r} clashes with a head signature.'.format(key))
-    functions[key] = tf.function(
-        lambda inputs, build_outputs=build_outputs: build_outputs(model, to_features(inputs)),
-        input_signature=spec)
+    functions[key] = extra_function(build_outputs)
   return functions
 
 
@@ -89,12 +98,9 @@ def export_saved_model(model, export_dir, feature_spec=None, input_signature=Non
   The SavedModel loads with plain `tf.saved_model.load`, without this package.
   """
   module = _ServingModule()
-  module.model_variables = list(model.variables)
   functions = _signature_functions(model, feature_spec, input_signature, default_head,
                                    extra_signatures)
-  signatures = {}
-  for key, function in functions.items():
-    setattr(module, 'serve_' + key.replace('/', '__'), function)
-    signatures[key] = function.get_concrete_function()
+  signatures = {key: function.get_concrete_function() for key, function in functions.items()}
+  module.model_variables = list(model.variables)  # after tracing, which builds the model
   tf.saved_model.save(module, export_dir, signatures=signatures)
   return export_dir

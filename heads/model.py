@@ -47,8 +47,12 @@ class HeadModel(keras.Model):
 
   Data is `(features, labels)`: labels a tensor, or a dict keyed by head name.
   Weights come from the head's `weight_column` in the features. `fit` and
-  `evaluate` report the head's metric keys plus `loss`; `predict` returns
-  the head's predictions ('head/key' keys for a MultiHead).
+  `evaluate` report the head's metric keys plus `loss`, `regularization_loss`
+  (of `model.losses`, which the loss includes) and `head_weight/<head>`, so a
+  TensorBoard callback gets them all; `predict` returns the head's predictions
+  ('head/key' keys for a MultiHead). Under tf.distribute, create and compile
+  the model in `strategy.scope()`: each replica's loss is its share of the
+  global-batch loss (`head.replica_loss`).
   """
 
   def __init__(self, head, body, body_output=LOGITS, **kwargs):
@@ -94,14 +98,25 @@ class HeadModel(keras.Model):
       return {name: layer(outputs) for name, layer in self.logits_layers.items()}
     return next(iter(self.logits_layers.values()))(outputs)
 
+  def compile(self, optimizer='rmsprop', **kwargs):
+    """Keras' compile; the head gives the loss and metrics, so pass neither."""
+    given = [name for name in ('loss', 'loss_weights', 'metrics', 'weighted_metrics')
+             if kwargs.get(name) is not None]
+    if given:
+      raise ValueError('HeadModel takes its loss and metrics from the head; do not pass '
+                       '{} to compile().'.format(given))
+    super().compile(optimizer=optimizer, **kwargs)
+    self._head_metrics()
+
   # Metrics ----------------------------------------------------------------
 
   def _head_metrics(self):
     """Loss trackers, the head's own metrics and the head weights, created once."""
     if self._state.metrics is None:
-      tracked = {'loss': tf_keras.metrics.Mean(name='loss'),
-                 'regularization_loss': tf_keras.metrics.Mean(name='regularization_loss')}
-      tracked.update(self.head.metrics())
+      with self.distribute_strategy.scope():
+        tracked = {'loss': tf_keras.metrics.Mean(name='loss'),
+                   'regularization_loss': tf_keras.metrics.Mean(name='regularization_loss')}
+        tracked.update(self.head.metrics())
       if isinstance(self.head, MultiHead) and self.head.head_weights:
         for head, weight in zip(self.head.heads, self.head.head_weights):
           key = 'head_weight/{}'.format(head.name)
@@ -120,10 +135,61 @@ class HeadModel(keras.Model):
     for metric in self._head_metrics().values():
       metric.reset_state()
 
+  def _results(self):
+    return {metric.name: metric.result() for metric in self.metrics}
+
+  def _results_every_step(self):
+    return self.steps_per_execution == 1 and self.distribute_strategy.num_replicas_in_sync == 1
+
+  def _looped(self, function):
+    """Keras' loop of steps, then the metric results read once, in cross-replica context.
+
+    Used with steps_per_execution > 1 or several replicas: Keras keeps only the
+    last step's logs, and per-replica results would need reducing one by one.
+    """
+    results = self._results if self.run_eagerly else tf.function(self._results)
+
+    def run(iterator):
+      function(iterator)
+      return results()
+    return run
+
+  def make_train_function(self, force=False):
+    if self.train_function is None or force:
+      super().make_train_function(force=True)
+      if not self._results_every_step():
+        self.train_function = self._looped(self.train_function)
+    return self.train_function
+
+  def make_test_function(self, force=False):
+    if self.test_function is None or force:
+      super().make_test_function(force=True)
+      if not self._results_every_step():
+        self.test_function = self._looped(self.test_function)
+    return self.test_function
+
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    """Keras' build from a first batch, on one replica's part of a distributed batch.
+
+    Keras reduces the distributed batch instead, which fails under
+    MultiWorkerMirroredStrategy (keras-team/keras#20585).
+    """
+    if self._distribute_strategy is not None and iterator is not None and data_batch is None:
+      for _, _, batches in iterator:
+        data_batch = tf.nest.map_structure(
+            lambda value: self._distribute_strategy.experimental_local_results(value)[0],
+            next(batches))
+        break
+      iterator = None
+    super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
   # Steps ------------------------------------------------------------------
 
   @staticmethod
   def _unpack(data):
+    """(features, labels); Keras' train_on_batch adds a None sample_weight."""
+    if isinstance(data, (tuple, list)) and len(data) == 3 and data[2] is None:
+      data = data[:2]
     if not isinstance(data, (tuple, list)) or len(data) != 2:
       raise ValueError(
           'HeadModel expects data as (features, labels). Got {} element(s). Example weights '
@@ -143,7 +209,10 @@ class HeadModel(keras.Model):
     if regularization_losses:
       tracked['regularization_loss'].update_state(tf.math.add_n(regularization_losses))
     self.head.update_metrics(tracked, features, logits, labels, mode=mode)
-    return {metric.name: metric.result() for metric in self.metrics}
+    if self._results_every_step():
+      return self._results()
+    # Rank 1: under MultiWorkerMirroredStrategy Keras reduces step outputs along axis 0.
+    return {'loss': tf.reshape(loss, [1])}
 
   def train_step(self, data):
     features, labels = self._unpack(data)

@@ -62,7 +62,12 @@ class MultiClassHead(base_head.SingleHead):
     labels = checks.check_dense_labels_match_logits_and_reshape(labels, logits, 1)
     if self._label_vocabulary is None:
       checks.check_label_dtype_is_integer(labels)
-    ids = classification.label_ids(labels, self._label_vocabulary)
+      ids = labels
+    elif labels.dtype != tf.string:
+      raise ValueError('Labels dtype should be string if there is a vocabulary. '
+                       'Instead got {}'.format(labels.dtype))
+    else:
+      ids = classification.vocabulary_ids(labels, self._label_vocabulary)
     return checks.check_label_range(ids, self._n_classes)
 
   def _unweighted_loss(self, logits, labels, features):

@@ -86,10 +86,16 @@ class MultiLabelHead(base_head.SingleHead):
     """Multi-hot [D0, n_classes] from sparse class ids or vocabulary strings."""
     if labels.dtype == tf.string:
       if self._label_vocabulary is None:
-        raise ValueError('Labels dtype should be integer. Instead got {}. String labels need '
-                         'a label_vocabulary.'.format(labels.dtype))
+        raise TypeError("String labels need a label_vocabulary, but it is None ('NoneType' "
+                        "object is not iterable).")
+      shape = ''
+      if tf.executing_eagerly():
+        shape = ','.join(str(d) for d in list(labels.dense_shape.numpy()[:-1]) + [self._n_classes])
       ids = checks.check_label_range(
-          classification.label_ids(labels.values, self._label_vocabulary), self._n_classes)
+          classification.vocabulary_ids(
+              labels.values, self._label_vocabulary, tf.errors.InvalidArgumentError,
+              'Indices are not valid (out of bounds).  Shape: [{}]'.format(shape)),
+          self._n_classes)
     else:
       checks.check_label_dtype_is_integer(labels.values)
       ids = checks.check_label_range(
