@@ -16,7 +16,8 @@ class _ServingModule(tf.Module):
 def export_outputs_for(model, features, default_head=None):
   """The head's export outputs (key -> ExportOutput) for `features`."""
   logits = model(features, training=False)
-  export_outputs = model.head.create_estimator_spec(features, ModeKeys.PREDICT, logits).export_outputs
+  spec = model.head.create_estimator_spec(features, ModeKeys.PREDICT, logits)
+  export_outputs = spec.export_outputs
   if default_head is not None:
     if not isinstance(model.head, MultiHead):
       raise ValueError('default_head applies to a MultiHead only.')

@@ -189,10 +189,23 @@ class MultiHead(base_head.Head):
     for _, head in self._labelled_heads(labels):
       head_logits, head_labels = logits_dict[head.name], labels[head.name]
       loss_key = '{}/{}'.format(MetricKeys.LOSS, head.name)
-      eval_metrics[loss_key].update_state(
-          values=head.loss(head_labels, head_logits, features, mode))
+      eval_metrics[loss_key].update_state(values=self._global_batch_loss(
+          head, head_labels, head_logits, features, mode))
       head.update_metrics(eval_metrics, features, head_logits, head_labels, mode=mode)
     return eval_metrics
+
+  @staticmethod
+  def _global_batch_loss(head, labels, logits, features, mode):
+    """The head's loss on the global batch, as each replica adds it to a Mean.
+
+    The Mean sums over replicas, so each adds replicas x its share; the mean of
+    those is the sum of the shares, the loss of the whole global batch.
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context is not None else 1
+    if replicas == 1:
+      return head.loss(labels, logits, features, mode)
+    return head.replica_loss(labels, logits, features, mode) * replicas
 
   def _merge_predict_export_outputs(self, all_export_outputs):
     export_outputs = {}

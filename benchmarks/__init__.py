@@ -1,0 +1,1 @@
+"""Benchmarks of the heads package (run as modules, e.g. `python -m benchmarks.train_throughput`)."""
