@@ -425,6 +425,15 @@ def parse_config(data):
 
 def load_config(path_or_text):
   """Loads a config from a .yaml/.yml/.json path, or from YAML/JSON text."""
+  return parse_config(read_config_data(path_or_text))
+
+
+def read_config_data(path_or_text):
+  """The mapping in a .yaml/.yml/.json path or YAML/JSON text, not yet validated.
+
+  The pipeline ships this mapping to the Trainer (custom_config), which
+  validates it again with `parse_config`.
+  """
   if os.path.exists(str(path_or_text)):
     with open(path_or_text) as f:
       text = f.read()
@@ -439,4 +448,4 @@ def load_config(path_or_text):
       data = yaml.safe_load(text)
   except Exception as error:  # pylint: disable=broad-except
     raise ConfigError('{}: cannot parse: {}'.format(source, error)) from None
-  return parse_config(data)
+  return data

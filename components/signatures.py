@@ -1,9 +1,27 @@
-"""Signatures the Trainer adds beside the head's own: one output per head, for TFMA."""
+"""Signatures the Trainer adds beside the head's own, for TFMA.
 
+`head_outputs` returns one prediction per head. `transform_features` returns,
+per head, what the head itself uses to score that prediction: the processed
+label, the unreduced loss, the example weight (weight column x label
+presence) and whether the example is labelled. TFMA reads labels and weights
+from it (`preprocessing_function_names`), so masked labels reach every metric
+with weight 0, and `average_loss` is the head's own loss function.
+"""
+
+import tensorflow as tf
+
+from components import schema
+from heads import export as export_lib
 from heads.keys import PredictionKeys
 
 HEAD_OUTPUTS_SIGNATURE = 'head_outputs'
 TRANSFORM_FEATURES_SIGNATURE = 'transform_features'
+
+LABEL = 'label'
+LOSS = 'loss'
+WEIGHT = 'weight'
+LABELLED = 'labelled'
+EVAL_PARTS = (LABEL, LOSS, WEIGHT, LABELLED)
 
 
 def head_output_key(head_config):
@@ -15,6 +33,13 @@ def head_output_key(head_config):
   return PredictionKeys.PROBABILITIES
 
 
+def eval_feature_key(head_name, part):
+  """Name of one `transform_features` output, e.g. 'species__label'."""
+  if part not in EVAL_PARTS:
+    raise ValueError('part must be one of {}, got {!r}'.format(EVAL_PARTS, part))
+  return '{}__{}'.format(head_name, part)
+
+
 def head_outputs(config):
   """fn(model, features) -> {head_name: tensor}, for `export_saved_model(extra_signatures=)`."""
 
@@ -23,3 +48,101 @@ def head_outputs(config):
     return {head.name: predictions[(head.name, head_output_key(head))] for head in config.heads}
 
   return build
+
+
+def _sub_heads(head):
+  return list(head.heads) if hasattr(head, 'heads') else [head]
+
+
+def _logits_by_head(model, features):
+  """The model's logits as {head_name: tensor} (split in head order if one tensor)."""
+  logits = model(features, training=False)
+  sub_heads = _sub_heads(model.head)
+  if isinstance(logits, dict):
+    return {head.name: logits[head.name] for head in sub_heads}
+  sizes = [head.logits_dimension for head in sub_heads]
+  return dict(zip([head.name for head in sub_heads], tf.split(logits, sizes, axis=-1)))
+
+
+def eval_parts(head, logits, labels, features):
+  """{part: tensor} of one head: processed label, loss, weight, labelled flag.
+
+  label and loss are [B, d]; weight is weight column x label presence,
+  broadcast to the loss shape [B, d]; labelled is 1. where any label element
+  is present, else 0. ([B]).
+  """
+  # The head's own label processing, loss and weights (the same as its metrics use).
+  _, processed, loss, weights, present = head._loss_parts(  # pylint: disable=protected-access
+      logits, labels, features)
+  weights = tf.broadcast_to(tf.cast(weights, tf.float32), tf.shape(loss))
+  if present is None:
+    labelled = tf.ones(tf.shape(loss)[:1], tf.float32)
+  else:
+    labelled = tf.reduce_max(tf.cast(present, tf.float32), axis=-1)
+  return {LABEL: processed, LOSS: loss, WEIGHT: weights, LABELLED: labelled}
+
+
+def transform_features(config):
+  """fn(model, features) -> {'<head>__<part>': tensor} (see `eval_parts`)."""
+
+  def build(model, features):
+    logits = _logits_by_head(model, features)
+    heads_by_name = {head.name: head for head in _sub_heads(model.head)}
+    outputs = {}
+    for head_config in config.heads:
+      if head_config.label not in features:
+        raise ValueError('heads[{!r}].label: column {!r} is not parsed by the exported '
+                         'signature; export with components.schema.export_spec(config)'.format(
+                             head_config.name, head_config.label))
+      parts = eval_parts(heads_by_name[head_config.name], logits[head_config.name],
+                         features[head_config.label], features)
+      for part, tensor in parts.items():
+        outputs[eval_feature_key(head_config.name, part)] = tensor
+    return outputs
+
+  return build
+
+
+def extra_signatures(config):
+  """Both TFMA signatures, for `heads.export.export_saved_model(extra_signatures=)`."""
+  return {HEAD_OUTPUTS_SIGNATURE: head_outputs(config),
+          TRANSFORM_FEATURES_SIGNATURE: transform_features(config)}
+
+
+class _DenseInputs:
+  """The model as the signatures call it: parsed features are densified first.
+
+  `heads.export` needs only `variables`, `head` and calling the model.
+  """
+
+  def __init__(self, model, spec):
+    self._model = model
+    self._spec = spec
+    self.head = model.head
+
+  @property
+  def variables(self):
+    return self._model.variables
+
+  def __call__(self, features, training=False):
+    return self._model(schema.densify(features, self._spec), training=training)
+
+
+def _on_dense_features(build, spec):
+  return lambda model, features: build(model, schema.densify(features, spec))
+
+
+def export(model, config, export_dir):
+  """Exports a trained HeadModel for serving and for the Evaluator.
+
+  Signatures parse serialized tf.Examples with `schema.export_spec` (labels
+  optional), and include `head_outputs` and `transform_features`. They parse
+  tolerantly (`schema.tolerant_spec`): an empty value list, as CsvExampleGen
+  writes for an empty CSV field, is a missing value like an absent feature.
+  """
+  spec = schema.export_spec(config)
+  extras = {key: _on_dense_features(build, spec)
+            for key, build in extra_signatures(config).items()}
+  return export_lib.export_saved_model(
+      _DenseInputs(model, spec), export_dir, feature_spec=schema.tolerant_spec(spec),
+      default_head=config.serving_default_head, extra_signatures=extras)

@@ -1,0 +1,54 @@
+"""Run the per-head evaluation outside TFX, as the Evaluator component runs it.
+
+`run_evaluation` evaluates an exported model (optionally against a baseline)
+on TFRecord files of tf.Examples with the EvalConfig of the heads config, and
+writes the same output the Evaluator writes (metrics, plots, validation).
+"""
+
+import tensorflow_model_analysis as tfma
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from components import eval_config as eval_config_lib
+
+CANDIDATE = 'candidate'
+BASELINE = 'baseline'
+
+
+def direct_runner_options(workers=1, mode=None):
+  """DirectRunner options; explicit, so Beam never falls back to (and downloads) Prism.
+
+  mode defaults to 'in_memory' for one worker and 'multi_processing' otherwise.
+  """
+  if workers < 1:
+    raise ValueError('workers must be >= 1, got {}'.format(workers))
+  mode = mode or ('in_memory' if workers == 1 else 'multi_processing')
+  return PipelineOptions(['--runner=DirectRunner', '--direct_running_mode={}'.format(mode),
+                          '--direct_num_workers={}'.format(workers)])
+
+
+def eval_config_for(config, with_baseline=False):
+  """build_eval_config(config), with candidate/baseline model specs when there is a baseline."""
+  eval_config = eval_config_lib.build_eval_config(config)
+  return tfma.utils.update_eval_config_with_defaults(
+      eval_config, has_baseline=with_baseline, rubber_stamp=not with_baseline)
+
+
+def run_evaluation(model_dir, data_pattern, output_dir, config, baseline_dir=None,
+                   pipeline_options=None):
+  """Evaluates model_dir on data_pattern into output_dir; returns the tfma EvalResult(s).
+
+  Without a baseline, change thresholds are skipped (rubber stamp), as in the
+  Evaluator's first run. The validation result (the blessing) is in
+  `tfma.load_validation_result(output_dir)` when the config has thresholds.
+  """
+  with_baseline = baseline_dir is not None
+  eval_config = eval_config_for(config, with_baseline)
+  if with_baseline:
+    shared = [tfma.default_eval_shared_model(path, model_name=name, eval_config=eval_config)
+              for name, path in ((CANDIDATE, model_dir), (BASELINE, baseline_dir))]
+  else:
+    shared = tfma.default_eval_shared_model(model_dir, eval_config=eval_config,
+                                            rubber_stamp=True)
+  return tfma.run_model_analysis(
+      eval_shared_model=shared, eval_config=eval_config, data_location=data_pattern,
+      output_path=output_dir, pipeline_options=pipeline_options or direct_runner_options())

@@ -1,0 +1,177 @@
+"""The TFX Trainer module: `run_fn` trains and exports the model the heads config describes.
+
+Use it as `Trainer(run_fn='components.trainer.run_fn', custom_config=
+trainer.custom_config(config_data), examples=..., schema=...)`. The config
+travels in custom_config and is validated again here. Before training, every
+configured column is checked against the Schema artifact. Data comes through
+`fn_args.data_accessor` (labels as a dict keyed by head), training runs under
+the configured tf.distribute strategy with TensorBoard logs in
+`fn_args.model_run_dir`, and one SavedModel goes to `fn_args.serving_model_dir`
+(signatures: see components/signatures.py).
+
+There is no Transform step: features are encoded inside the model (see
+components/body.py), so the exported `transform_features` signature is the
+Evaluator's view of labels and weights, not a tf.Transform graph.
+"""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tfx_bsl.public import tfxio
+
+from components import body
+from components import config as config_lib
+from components import schema
+from components import signatures
+from heads import distribute
+
+CONFIG_KEY = 'heads_config'
+STATS_BATCHES = 1000
+_MAX_EPOCHS = 10
+_OPTIMIZERS = {'adam': keras.optimizers.Adam, 'sgd': keras.optimizers.SGD,
+               'adagrad': keras.optimizers.Adagrad, 'rmsprop': keras.optimizers.RMSprop}
+
+
+def custom_config(config_data):
+  """The Trainer's custom_config carrying a heads config mapping (as loaded from YAML/JSON)."""
+  return {CONFIG_KEY: config_data}
+
+
+def config_from_fn_args(fn_args):
+  """The validated HeadsConfig in fn_args.custom_config."""
+  custom = fn_args.custom_config or {}
+  if CONFIG_KEY not in custom:
+    raise ValueError("custom_config[{!r}] is missing: pass custom_config=components.trainer."
+                     "custom_config(config_data) to the Trainer. Given keys: {}".format(
+                         CONFIG_KEY, sorted(custom)))
+  return config_lib.parse_config(custom[CONFIG_KEY])
+
+
+def load_schema(schema_path):
+  """The tensorflow_metadata Schema in a SchemaGen/ImportSchemaGen schema.pbtxt."""
+  from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
+  from tfx.utils import io_utils  # pylint: disable=g-import-not-at-top
+  if not schema_path:
+    raise ValueError('The Trainer needs the schema input (SchemaGen output) to check and '
+                     'read the configured columns.')
+  return io_utils.parse_pbtxt_file(schema_path, schema_pb2.Schema())
+
+
+def read_columns(file_patterns, data_accessor, config, data_schema, batch_size, shuffle=True,
+                 num_epochs=None, seed=None):
+  """Dataset of dense {column: tensor} batches of the configured features, weights and labels."""
+  options = tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle,
+                                           shuffle_seed=seed, num_epochs=num_epochs)
+  dataset = data_accessor.tf_dataset_factory(file_patterns, options,
+                                             schema.dataset_schema(config, data_schema))
+  spec = schema.full_spec(config)
+  return dataset.map(lambda columns: schema.densify(columns, spec))
+
+
+def input_fn(file_patterns, data_accessor, config, data_schema, batch_size, shuffle=True,
+             seed=None):
+  """Endless (features, {head name: label}) batches for HeadModel."""
+
+  def split(columns):
+    features = dict(columns)
+    labels = {head.name: features.pop(head.label) for head in config.heads}
+    return features, labels
+
+  dataset = read_columns(file_patterns, data_accessor, config, data_schema, batch_size,
+                         shuffle=shuffle, seed=seed).map(split)
+  options = tf.data.Options()
+  options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+  return dataset.with_options(options)
+
+
+def column_stats(dataset, names, max_batches=STATS_BATCHES):
+  """{name: (mean, variance)} of float columns over `dataset`, ignoring NaN; (0, 1) if empty."""
+  values = {name: [] for name in names}
+  for columns in dataset.take(max_batches):
+    for name in names:
+      values[name].append(np.asarray(columns[name], np.float64).reshape(-1))
+  stats = {}
+  for name in names:
+    column = np.concatenate(values[name]) if values[name] else np.zeros([0])
+    column = column[~np.isnan(column)]
+    stats[name] = (float(column.mean()), float(column.var())) if column.size else (0.0, 1.0)
+  return stats
+
+
+class _EpochLine(keras.callbacks.Callback):
+  """One short progress line per epoch; TensorBoard has every metric."""
+
+  def __init__(self, epochs):
+    super().__init__()
+    self.epochs = epochs
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = logs or {}
+    print('  epoch {}/{}: loss {:.4g}, val_loss {:.4g}'.format(
+        epoch + 1, self.epochs, logs.get('loss', float('nan')),
+        logs.get('val_loss', float('nan'))), flush=True)
+
+
+def _epochs(steps):
+  """Splits `steps` into up to 10 equal epochs, so TensorBoard gets several points."""
+  return next(e for e in range(min(_MAX_EPOCHS, steps), 0, -1) if steps % e == 0)
+
+
+def _output_dirs(fn_args):
+  """(export dir, TensorBoard dir): the real ones on the chief, temporary ones elsewhere.
+
+  Under multi-worker training every worker must save (saving is collective),
+  but only the chief may write the model the pipeline keeps.
+  """
+  if distribute.is_chief():
+    return fn_args.serving_model_dir, fn_args.model_run_dir
+  scratch = tempfile.mkdtemp(prefix='heads-worker-')
+  return os.path.join(scratch, 'model'), os.path.join(scratch, 'logs')
+
+
+def train(fn_args):
+  """Checks, trains and exports; returns (trained HeadModel, HeadsConfig)."""
+  config = config_from_fn_args(fn_args)
+  data_schema = load_schema(fn_args.schema_path)
+  schema.check_schema(config, data_schema)
+  training = config.training
+  # Before any TF op: MultiWorkerMirroredStrategy must configure collectives first.
+  strategy = distribute.strategy_from_setting(training.distribution)
+  keras.utils.set_random_seed(training.seed)
+  train_steps = fn_args.train_steps or training.train_steps
+  eval_steps = fn_args.eval_steps or training.eval_steps
+
+  float_columns = [f.name for f in config.model.features if f.kind == body.NUMERIC] + [
+      h.label for h in config.heads if h.type == body.REGRESSION]
+  stats = column_stats(read_columns(fn_args.train_files, fn_args.data_accessor, config,
+                                    data_schema, training.batch_size, shuffle=False,
+                                    num_epochs=1), float_columns)
+  train_data = input_fn(fn_args.train_files, fn_args.data_accessor, config, data_schema,
+                        training.batch_size, seed=training.seed)
+  eval_data = input_fn(fn_args.eval_files, fn_args.data_accessor, config, data_schema,
+                       training.batch_size, shuffle=False)
+
+  with strategy.scope():
+    model = body.build_model(config, stats)
+    model.compile(optimizer=_OPTIMIZERS[training.optimizer](training.learning_rate),
+                  steps_per_execution=training.steps_per_execution)
+
+  export_dir, log_dir = _output_dirs(fn_args)
+  epochs = _epochs(train_steps)
+  model.fit(train_data, epochs=epochs, steps_per_epoch=train_steps // epochs,
+            validation_data=eval_data, validation_steps=eval_steps,
+            callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir), _EpochLine(epochs)],
+            verbose=0)
+  signatures.export(model, config, export_dir)
+  if export_dir != fn_args.serving_model_dir:
+    shutil.rmtree(os.path.dirname(export_dir), ignore_errors=True)
+  return model, config
+
+
+def run_fn(fn_args):
+  """TFX Trainer entry point (GenericExecutor): see the module docstring."""
+  train(fn_args)

@@ -1,0 +1,1 @@
+"""The penguin TFX pipeline of tf-heads: data prep, pipeline builder, CLI (`heads-pipeline`)."""
