@@ -330,8 +330,10 @@ def _metrics_table(evaluation, head, items):
   for item in items:
     thresholds.setdefault(item.metric, []).append(_threshold_text(item))
   failures = evaluation.failures(head.name)
+  order = eval_config.head_metric_names(head)
   rows = []
-  for name, value in candidate.items():
+  for name in sorted(candidate, key=lambda n: (order.index(n) if n in order else len(order), n)):
+    value = candidate[name]
     if not isinstance(value, float):
       continue
     status = ''
