@@ -22,8 +22,8 @@ REGRESSION = 'regression'
 _MIN_VARIANCE = 1e-12
 
 
-class ImputeNormalize(keras.layers.Layer):
-  """(x - mean) / std, with NaN replaced by the mean (so it becomes 0)."""
+class _MeanVariance(keras.layers.Layer):
+  """A layer holding a fixed (non-trainable) mean and variance from the training data."""
 
   def __init__(self, mean=0.0, variance=1.0, **kwargs):
     super().__init__(**kwargs)
@@ -35,30 +35,27 @@ class ImputeNormalize(keras.layers.Layer):
         shape=(), initializer=keras.initializers.Constant(variance), trainable=False,
         name='variance')
 
-  def call(self, inputs):
-    x = keras.ops.cast(inputs, 'float32')
-    x = keras.ops.where(keras.ops.isnan(x), self.mean, x)
-    return (x - self.mean) / keras.ops.sqrt(keras.ops.maximum(self.variance, _MIN_VARIANCE))
+  def std(self):
+    return keras.ops.sqrt(keras.ops.maximum(self.variance, _MIN_VARIANCE))
 
   def get_config(self):
     return {**super().get_config(), 'mean': self._init_mean, 'variance': self._init_variance}
 
 
-class Rescale(keras.layers.Layer):
-  """mean + std * x: from a standardised scale back to label units."""
-
-  def __init__(self, mean=0.0, variance=1.0, **kwargs):
-    super().__init__(**kwargs)
-    self._init_mean = float(mean)
-    self._init_variance = float(variance)
-    self.mean = self.add_weight(shape=(), initializer=keras.initializers.Constant(mean),
-                                trainable=False, name='mean')
-    self.variance = self.add_weight(
-        shape=(), initializer=keras.initializers.Constant(variance), trainable=False,
-        name='variance')
+class ImputeNormalize(_MeanVariance):
+  """(x - mean) / std, with NaN replaced by the mean (so it becomes 0)."""
 
   def call(self, inputs):
-    return self.mean + inputs * keras.ops.sqrt(keras.ops.maximum(self.variance, _MIN_VARIANCE))
+    x = keras.ops.cast(inputs, 'float32')
+    x = keras.ops.where(keras.ops.isnan(x), self.mean, x)
+    return (x - self.mean) / self.std()
+
+
+class Rescale(_MeanVariance):
+  """mean + std * x: from a standardised scale back to label units."""
+
+  def call(self, inputs):
+    return self.mean + inputs * self.std()
 
   def get_config(self):
     return {**super().get_config(), 'mean': self._init_mean, 'variance': self._init_variance}

@@ -310,6 +310,14 @@ class SingleHead(Head):
     raise ValueError('mode={} unrecognized'.format(mode))
 
 
+def requested_keys(keys, valid_keys):
+  """The prediction keys asked for (all valid ones when none), each checked."""
+  if not keys:
+    return valid_keys
+  check_prediction_keys(keys, valid_keys)
+  return keys
+
+
 def check_prediction_keys(keys, valid_keys):
   for key in keys:
     if key not in valid_keys:

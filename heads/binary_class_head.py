@@ -66,10 +66,7 @@ class BinaryClassHead(base_head.SingleHead):
 
   def predictions(self, logits, keys=None):
     """logits, logistic, probabilities, class_ids, classes, all_class_ids, all_classes."""
-    if keys:
-      base_head.check_prediction_keys(keys, _VALID_KEYS)
-    else:
-      keys = _VALID_KEYS
+    keys = base_head.requested_keys(keys, _VALID_KEYS)
     logits = checks.check_logits_final_dim(logits, 1)
     two_class_logits = tf.concat((tf.zeros_like(logits), logits), axis=-1)
     class_ids = tf.expand_dims(tf.argmax(two_class_logits, axis=-1), axis=-1)

@@ -79,10 +79,7 @@ class MultiClassHead(base_head.SingleHead):
 
   def predictions(self, logits, keys=None):
     """logits, probabilities, class_ids, classes, all_class_ids, all_classes."""
-    if keys:
-      base_head.check_prediction_keys(keys, _VALID_KEYS)
-    else:
-      keys = _VALID_KEYS
+    keys = base_head.requested_keys(keys, _VALID_KEYS)
     logits = checks.check_logits_final_dim(logits, self.logits_dimension)
     class_ids = tf.expand_dims(tf.argmax(logits, axis=-1), axis=-1)
     computed = {

@@ -114,10 +114,7 @@ class MultiLabelHead(base_head.SingleHead):
 
   def predictions(self, logits, keys=None):
     """logits, probabilities (sigmoid) and classes (all class names, not thresholded)."""
-    if keys:
-      base_head.check_prediction_keys(keys, _VALID_KEYS)
-    else:
-      keys = _VALID_KEYS
+    keys = base_head.requested_keys(keys, _VALID_KEYS)
     logits = checks.check_logits_final_dim(logits, self.logits_dimension)
     computed = {
         PredictionKeys.LOGITS: lambda: logits,
