@@ -6,6 +6,7 @@ golden tests owned by another file).
 """
 import os
 import re
+import socket
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
@@ -104,3 +105,14 @@ def spec_summaries(tmp_path, make_spec):
 @pytest.fixture
 def summaries(tmp_path):
   return lambda make_spec: spec_summaries(tmp_path, make_spec)
+
+
+def free_ports(count):
+  """`count` localhost ports that were free a moment ago (for worker processes)."""
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(('localhost', 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports

@@ -5,7 +5,6 @@ devices and TF_CONFIG must be set before TensorFlow starts.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ import tensorflow as tf
 
 from heads import distribute
 from heads.distribute import strategy_from_setting
+from conftest import free_ports
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'distributed_worker.py')
 TIMEOUT = 180
@@ -117,16 +117,6 @@ def test_mirrored_per_head_losses_equal_one_device(mirrored_results):
   for key in PER_REPLICA_HEAD_LOSSES:
     np.testing.assert_allclose(results['mirrored/' + key], results['single/' + key],
                                rtol=2e-5, atol=1e-6, err_msg=key)
-
-
-def free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(('localhost', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
 
 
 def test_multi_worker_workers_end_with_identical_weights(tmp_path):

@@ -1,24 +1,14 @@
 """run_fn under MultiWorkerMirroredStrategy: two worker processes, one export, by the chief."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import tensorflow as tf
+from conftest import free_ports
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'trainer_worker.py')
 TIMEOUT = 300
-
-
-def free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(('localhost', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
 
 
 def test_two_workers_train_together_and_only_the_chief_exports(tmp_path):
