@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import penguin_support as support
+import serving_support as serving
 from components import config as config_lib
 from components import trainer
 
@@ -50,6 +51,14 @@ def test_every_signature_answers_serialized_examples_like_the_in_process_model(t
   serialized = serialized_examples()
   expected = support.expected_signature_outputs(model, config, serialized)
   support.assert_signatures_match(loaded, expected, serialized)
+
+
+def test_every_signature_serves_under_the_session_loader(trained):
+  _, _, fn_args = trained
+  examples = np.array(serialized_examples(), dtype=object)
+  served = serving.assert_serves_like_tf2(fn_args.serving_model_dir, {'examples': examples})
+  assert set(served.outputs) == SIGNATURES
+  assert set(served.method_names.values()) == {serving.PREDICT_METHOD}
 
 
 def test_serving_default_is_the_configured_head_and_missing_values_are_imputed(trained):
