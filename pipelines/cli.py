@@ -7,6 +7,7 @@ import re
 import sys
 import time
 import warnings
+from importlib import resources
 
 DEFAULT_IMAGE = 'tf-heads-pipeline:0.1.0'
 TARGETS = ('kubeflow',)
@@ -33,8 +34,9 @@ and the Evaluator's thresholds all taken from one heads config (YAML/JSON).
 
 
 def _add_common(parser):
-  parser.add_argument('--config', required=True, metavar='FILE',
-                      help='heads config (YAML or JSON), e.g. pipelines/configs/penguins.yaml')
+  parser.add_argument('--config', required=True, metavar='FILE|NAME',
+                      help='heads config: a YAML or JSON file, or the name of a config shipped '
+                           'with tf-heads ({})'.format(', '.join(sorted(packaged_configs()))))
   parser.add_argument('--pipeline-name', default=None, metavar='NAME',
                       help='pipeline name (default: penguin-heads)')
   parser.add_argument('--train-steps', type=int, default=None, metavar='N',
@@ -68,6 +70,9 @@ def build_parser():
                    help='use N rows of the penguins data (a fixed shuffle; for quick tests)')
   run.add_argument('--no-cache', action='store_true', help='recompute every component')
   run.add_argument('--verbose', action='store_true', help='show all TFX/Beam/TF logs')
+  run.add_argument('--dry-run', action='store_true',
+                   help='check the config and the data, build the pipeline and print what a '
+                        'run would do, without running it')
 
   compile_ = commands.add_parser(
       'compile', help='compile the pipeline to a Kubeflow Pipelines v2 spec',
@@ -173,10 +178,28 @@ class _Progress(logging.Handler):
         self.out.flush()
 
 
+def packaged_configs():
+  """{name: path} of the heads configs shipped in the package (pipelines/configs/*.yaml)."""
+  directory = resources.files('pipelines').joinpath('configs')
+  return {os.path.splitext(entry.name)[0]: str(entry) for entry in directory.iterdir()
+          if entry.name.endswith(('.yaml', '.yml'))}
+
+
+def resolve_config(value):
+  """The config file `value` names: a path, else a packaged config ('penguins', 'penguins.yaml')."""
+  if os.path.isfile(value):
+    return value
+  packaged = packaged_configs()
+  name = os.path.splitext(value)[0] if os.path.basename(value) == value else None
+  if name in packaged and value in (name, os.path.basename(packaged[name])):
+    return packaged[name]
+  raise CliError('--config: no such file: {} (configs shipped with tf-heads: {})'.format(
+      value, ', '.join(sorted(packaged))))
+
+
 def _load_config(path):
   from components import config as config_lib  # pylint: disable=g-import-not-at-top
-  if not os.path.isfile(path):
-    raise CliError('--config: no such file: {}'.format(path))
+  path = resolve_config(path)
   try:
     data = config_lib.read_config_data(path)
     return data, config_lib.parse_config(data)
@@ -250,12 +273,16 @@ def run_command(args, beam_args, out):
       raise CliError('--data-dir: no such directory: {}'.format(args.data_dir))
   else:
     data_root = layout.data_root
-    data.write_penguins_csv(data_root, rows=args.rows)
+    if not args.dry_run:
+      data.write_penguins_csv(data_root, rows=args.rows)
   pipeline = penguin.create_pipeline(
       config_data, data_root=data_root, pipeline_root=layout.pipeline_root,
       serving_dir=layout.serving_dir, pipeline_name=name, metadata_path=layout.metadata_path,
       beam_pipeline_args=_beam_args(args, beam_args), train_steps=args.train_steps,
       eval_steps=args.eval_steps, enable_cache=not args.no_cache)
+  if args.dry_run:
+    _print_plan(args, pipeline, config, data_root, layout, out)
+    return None
 
   out.write('Running {} ({} components) in {}\n'.format(name, len(pipeline.components),
                                                          layout.output_dir))
@@ -272,6 +299,22 @@ def run_command(args, beam_args, out):
   result = results.latest_run(layout.metadata_path, name)
   _print_summary(result, config, layout, out)
   return result
+
+
+def _print_plan(args, pipeline, config, data_root, layout, out):
+  """--dry-run: what `run` would do. Reads the penguins data if a run would write it."""
+  from pipelines import data  # pylint: disable=g-import-not-at-top
+  if not args.data_dir:
+    rows = data.penguins_csv_text(rows=args.rows).count('\n') - 1
+    data_root = '{} ({} palmerpenguins rows, written by a real run)'.format(data_root, rows)
+  heads = ', '.join(head.name for head in config.heads)
+  out.write('Dry run of {} ({} components): nothing was run.\n'.format(
+      pipeline.pipeline_info.pipeline_name, len(pipeline.components)))
+  for label, value in (('Config', '{} (heads: {})'.format(resolve_config(args.config), heads)),
+                       ('Data', data_root),
+                       ('Components', ' -> '.join(c.id for c in pipeline.components)),
+                       ('Output', layout.output_dir)):
+    out.write('{:<12}{}\n'.format(label + ':', value))
 
 
 def compile_command(args, beam_args, out):

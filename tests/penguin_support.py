@@ -2,7 +2,8 @@
 
 tf.Examples are encoded as CsvExampleGen encodes the cleaned CSV: every column
 present, an empty CSV field as an empty value list. The schema has the types
-SchemaGen infers for it.
+SchemaGen infers for it. Only fn_args() and data_accessor() import TFX, so the
+modules that use the rest also run in the newest-stack leg, which has no TFX.
 """
 
 import csv
@@ -11,8 +12,6 @@ import os
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx.components.trainer.fn_args_utils import DataAccessor
-from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.tfxio import tf_example_record
 
 from components import config as config_lib
@@ -77,13 +76,14 @@ def write_schema(directory, types=None):
 
 def data_accessor():
   """A DataAccessor like the Trainer's: TFXIO over gzipped tf.Example files."""
+  from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
 
   def tf_dataset_factory(file_patterns, options, schema):
     return tf_example_record.TFExampleRecord(
         file_pattern=file_patterns, schema=schema).TensorFlowDataset(options)
 
-  return DataAccessor(tf_dataset_factory=tf_dataset_factory, record_batch_factory=None,
-                      data_view_decode_fn=None)
+  return fn_args_utils.DataAccessor(tf_dataset_factory=tf_dataset_factory,
+                                    record_batch_factory=None, data_view_decode_fn=None)
 
 
 def config_data(**overrides):
@@ -95,12 +95,13 @@ def config_data(**overrides):
 
 def fn_args(workdir, config_mapping, train_steps=20, eval_steps=2, rows=120, schema_types=None):
   """FnArgs as the GenericExecutor fills them, over `rows` penguins split 2:1."""
+  from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
   examples = csv_rows(rows)
   cut = len(examples) * 2 // 3
   train = write_examples(os.path.join(workdir, 'examples', 'train', 'data.gz'), examples[:cut])
   evaluation = write_examples(os.path.join(workdir, 'examples', 'eval', 'data.gz'),
                               examples[cut:])
-  return FnArgs(
+  return fn_args_utils.FnArgs(
       train_files=[train], eval_files=[evaluation], train_steps=train_steps,
       eval_steps=eval_steps,
       schema_path=write_schema(os.path.join(workdir, 'schema'), schema_types),

@@ -63,6 +63,35 @@ def test_missing_config_file_is_a_short_error(capsys, tmp_path):
   code, _, err = run_main(['run', '--config', str(tmp_path / 'nope.yaml')], capsys)
   assert code == 2
   assert 'heads-pipeline run: error: --config: no such file' in err
+  assert 'configs shipped with tf-heads: ' in err and 'penguins' in err
+
+
+@pytest.mark.parametrize('name', ['penguins', 'penguins.yaml'])
+def test_a_shipped_config_is_found_by_name(name):
+  assert os.path.samefile(cli.resolve_config(name), support.CONFIG_PATH)
+
+
+def test_only_yaml_files_are_shipped_configs_and_a_path_wins_over_a_name(tmp_path, monkeypatch):
+  packaged = cli.packaged_configs()
+  assert 'penguins' in packaged
+  assert all(path.endswith(('.yaml', '.yml')) for path in packaged.values()), packaged
+  (tmp_path / 'penguins').write_text('heads: []\n')
+  monkeypatch.chdir(tmp_path)
+  assert cli.resolve_config('penguins') == 'penguins'
+  with pytest.raises(cli.CliError, match='no such file: penguins.json'):
+    cli.resolve_config('penguins.json')
+
+
+def test_dry_run_builds_the_pipeline_from_a_shipped_config_and_runs_nothing(capsys, tmp_path):
+  code, out, _ = run_main(['run', '--config', 'penguins', '--dry-run', '--rows', '30',
+                           '--output-dir', str(tmp_path / 'out')], capsys)
+  assert code == 0
+  assert 'Dry run of penguin-heads (8 components): nothing was run.' in out
+  assert support.CONFIG_PATH in out and 'heads: species, sex, body_mass_g' in out
+  assert '(30 palmerpenguins rows, written by a real run)' in out
+  assert 'CsvExampleGen -> ' in out and out.rstrip().endswith(str(tmp_path / 'out'))
+  assert not os.path.exists(tmp_path / 'out' / 'data')
+  assert not os.path.exists(tmp_path / 'out' / 'metadata.sqlite')
 
 
 def test_invalid_config_names_the_field(capsys, tmp_path):

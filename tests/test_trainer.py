@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from tfx.components.trainer.fn_args_utils import FnArgs
 
 import penguin_support as support
 import serving_support as serving
@@ -110,10 +111,10 @@ def test_config_travels_in_custom_config():
   data = support.config_data()
   assert json.loads(json.dumps(trainer.custom_config(data))) == {'heads_config': data}
   with pytest.raises(ValueError, match=r"custom_config\['heads_config'\] is missing"):
-    trainer.config_from_fn_args(support.FnArgs(custom_config={'other': 1}))
+    trainer.config_from_fn_args(FnArgs(custom_config={'other': 1}))
   bad = support.config_data(training={'train_steps': -1})
   with pytest.raises(config_lib.ConfigError, match=r'^training.train_steps: must be > 0'):
-    trainer.config_from_fn_args(support.FnArgs(custom_config=trainer.custom_config(bad)))
+    trainer.config_from_fn_args(FnArgs(custom_config=trainer.custom_config(bad)))
 
 
 class _NoData:
@@ -157,8 +158,8 @@ def test_run_fn_needs_the_schema(tmp_path):
 
 
 def test_only_the_chief_exports_to_the_serving_dir(monkeypatch, tmp_path):
-  fn_args = support.FnArgs(serving_model_dir=str(tmp_path / 'serving'),
-                           model_run_dir=str(tmp_path / 'run'))
+  fn_args = FnArgs(serving_model_dir=str(tmp_path / 'serving'),
+                   model_run_dir=str(tmp_path / 'run'))
   cluster = {'chief': ['a:1'], 'worker': ['b:1', 'c:1']}
   monkeypatch.setenv('TF_CONFIG', json.dumps({'cluster': cluster,
                                               'task': {'type': 'chief', 'index': 0}}))
