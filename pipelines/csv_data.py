@@ -45,20 +45,33 @@ class Problem(collections.namedtuple('Problem', 'where message severity')):
     return '{}: {}'.format(self.where, self.message) if self.where else self.message
 
 
+_NOT_INT = frozenset('.eEnNiIaAfFtTyY')
+
+
 def cell_type(cell):
-  """The column type CsvExampleGen infers from one cell (tfx_bsl `_InferValueType`)."""
+  """The column type CsvExampleGen infers from one cell (tfx_bsl `_InferValueType`).
+
+  tfx_bsl parses the cell's UTF-8 bytes: int() first, then float().
+  """
   if not cell:
     return UNKNOWN
-  raw = cell.encode()
-  try:
-    value = int(raw)
-  except ValueError:
+  if not cell.isascii():
+    return STRING  # int() and float() of bytes read ASCII only
+  digits = cell.strip()
+  if digits[:1] in ('+', '-'):
+    digits = digits[1:]
+  if digits.isdigit() or not _NOT_INT.intersection(cell):
     try:
-      float(raw)
+      value = int(cell)
     except ValueError:
-      return STRING
-    return FLOAT
-  return INT if _INT64[0] <= value <= _INT64[1] else STRING
+      pass
+    else:
+      return INT if _INT64[0] <= value <= _INT64[1] else STRING
+  try:
+    float(cell)
+  except ValueError:
+    return STRING
+  return FLOAT
 
 
 class ColumnProfile:
@@ -71,7 +84,7 @@ class ColumnProfile:
     self.empty = 0
     self.first_empty = None
     self.first_of_type = {}
-    self.values = {}  # value -> [count, first where], up to DISTINCT_LIMIT values
+    self.values = {}  # value -> [count, first where, type, number], up to DISTINCT_LIMIT
     self.overflow = False
     self.non_finite = collections.Counter()
     self.first_non_finite = {}
@@ -81,34 +94,47 @@ class ColumnProfile:
     self.minimum = math.inf
     self.maximum = -math.inf
 
-  def add(self, cell, where):
-    if not cell:
-      self.empty += 1
-      if self.first_empty is None:
-        self.first_empty = where
+  def add(self, cells, lines, csv_file):
+    """Adds a column's cells from `csv_file`, each read at the line in `lines`."""
+    counts = collections.Counter(cells)
+    last = len(cells) - 1
+    first = dict(zip(reversed(cells), range(last, -1, -1)))  # value -> first index
+    for cell, count in counts.items():
+      where = (csv_file, lines[first[cell]])
+      if not cell:
+        self.empty += count
+        if self.first_empty is None:
+          self.first_empty = where
+        continue
+      self.count += count
+      entry = self.values.get(cell)
+      if entry is not None:
+        entry[0] += count
+        kind, number = entry[2], entry[3]
+      else:
+        kind = cell_type(cell)
+        number = float(cell) if kind in (INT, FLOAT) else None
+        if kind not in self.first_of_type:
+          self.first_of_type[kind] = where
+        if len(self.values) < DISTINCT_LIMIT:
+          self.values[cell] = [count, where, kind, number]
+        else:
+          self.overflow = True
+      if kind > self.type:
+        self.type = kind
+      if number is not None:
+        self._add_number(cell, number, count, where)
+
+  def _add_number(self, cell, number, count, where):
+    if not math.isfinite(number):
+      self.non_finite[cell] += count
+      self.first_non_finite.setdefault(cell, where)
       return
-    self.count += 1
-    kind = cell_type(cell)
-    self.type = max(self.type, kind)
-    self.first_of_type.setdefault(kind, where)
-    entry = self.values.get(cell)
-    if entry is not None:
-      entry[0] += 1
-    elif len(self.values) < DISTINCT_LIMIT:
-      self.values[cell] = [1, where]
-    else:
-      self.overflow = True
-    if kind in (INT, FLOAT):
-      number = float(cell)
-      if not math.isfinite(number):
-        self.non_finite[cell] += 1
-        self.first_non_finite.setdefault(cell, where)
-        return
-      self.numbers += 1
-      self.total += number
-      self.total_squares += number * number
-      self.minimum = min(self.minimum, number)
-      self.maximum = max(self.maximum, number)
+    self.numbers += count
+    self.total += number * count
+    self.total_squares += number * number * count
+    self.minimum = min(self.minimum, number)
+    self.maximum = max(self.maximum, number)
 
   @property
   def type_name(self):
@@ -127,12 +153,12 @@ class ColumnProfile:
 
   def text_values(self):
     """[(value, count, first where)] of the cells that are not numbers."""
-    return [(value, count, where) for value, (count, where) in self.values.items()
-            if cell_type(value) == STRING]
+    return [(value, entry[0], entry[1]) for value, entry in self.values.items()
+            if entry[2] == STRING]
 
   def distinct(self):
     """[(value, count, first where)] in order of first appearance."""
-    return [(value, count, where) for value, (count, where) in self.values.items()]
+    return [(value, entry[0], entry[1]) for value, entry in self.values.items()]
 
 
 class CsvFile:
@@ -335,6 +361,9 @@ class _OneRecord:
     return next(self.reader)
 
 
+_CHUNK = 20000
+
+
 def _read_rows(result, csv_file, limit):
   bad_lines = []
   parser = _OneRecord()
@@ -342,6 +371,7 @@ def _read_rows(result, csv_file, limit):
   positions = [(csv_file.columns.index(name), profile)
                for name, profile in result.profiles.items()]
   wrong_width = []
+  rows, lines = [], []
   for line, record in _records(csv_file, bad_lines):
     if record is None:
       result.error(csv_file.where(line), 'a quoted field is never closed (unbalanced double '
@@ -361,9 +391,12 @@ def _read_rows(result, csv_file, limit):
       wrong_width.append((line, len(cells)))
       continue
     csv_file.rows += 1
-    where = (csv_file, line)
-    for index, profile in positions:
-      profile.add(cells[index], where)
+    rows.append(cells)
+    lines.append(line)
+    if len(rows) == _CHUNK:
+      _profile(rows, lines, positions, csv_file)
+      rows, lines = [], []
+  _profile(rows, lines, positions, csv_file)
   result.rows += csv_file.rows
   if bad_lines:
     number, message = bad_lines[0]
@@ -374,6 +407,14 @@ def _read_rows(result, csv_file, limit):
     result.error(csv_file.where(line), '{} fields where the header has {} ({} row{}); '
                  'quote fields that hold commas'.format(
                      cells, width, len(wrong_width), 's' if len(wrong_width) > 1 else ''))
+
+
+def _profile(rows, lines, positions, csv_file):
+  if not rows:
+    return
+  columns = list(zip(*rows))
+  for index, profile in positions:
+    profile.add(columns[index], lines, csv_file)
 
 
 def where_text(where):
