@@ -15,8 +15,8 @@ Adding a field is one line in its section, e.g. in `TrainingConfig`:
 then regenerate the schema file (`heads-pipeline schema --output
 pipelines/configs/heads-config.schema.json`).
 
-This module imports no TensorFlow (only `build()` does), so `heads-pipeline
-check` and `init` start in a fraction of a second.
+This module imports no TensorFlow (only `build()` does): `heads-pipeline
+check` reads configs and data without it.
 """
 
 import difflib
@@ -24,7 +24,7 @@ import json
 import os
 import re
 import typing
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import Dict, List, Literal, Optional, Union
 
 import pydantic
 from pydantic import json_schema as pydantic_json_schema
@@ -119,7 +119,7 @@ class HeadConfig(_Section):
   thresholds: List[float] = _field(
       [], 'Extra probability thresholds for accuracy/precision/recall metrics.')
   weight_column: Optional[str] = _field(None, 'Column of per-example weights (default 1).')
-  missing_label: Literal['error', 'mask'] = _field(
+  missing_label: Literal[MISSING_LABEL_POLICIES] = _field(
       'error', "'mask': rows without this label train the other heads only.")
   classes_for_class_based_metrics: Optional[List[Union[int, str]]] = _field(
       None, 'Classes (ids or vocabulary values) that get per-class metrics (multi_label).')

@@ -144,7 +144,7 @@ def _infer_head(column, head_type, profile, taken):
     if profile.type_name == 'BYTES' and separator:
       head_type, why = 'multi_label', "inferred: cells list classes, e.g. {!r}".format(
           next(v for v, _, _ in distinct if separator in v))
-    elif len(distinct) == 2 and not profile.overflow:
+    elif len(distinct) == 2 and not profile.overflow and profile.type_name != 'FLOAT':
       head_type, why = 'binary', 'inferred: two values'
     elif profile.type_name == 'BYTES':
       if profile.overflow or len(distinct) > CLASS_LIMIT:
