@@ -29,10 +29,10 @@ def csv_rows(rows=None):
   return list(csv.DictReader(io.StringIO(data.penguins_csv_text(rows))))
 
 
-def to_example(row):
-  """The tf.Example CsvExampleGen makes of one cleaned CSV row."""
+def to_example(row, types=None):
+  """The tf.Example CsvExampleGen makes of one cleaned CSV row (columns of `types`)."""
   features = {}
-  for column, kind in COLUMN_TYPES.items():
+  for column, kind in (types or COLUMN_TYPES).items():
     cell = row.get(column, '')
     if kind == 'FLOAT':
       features[column] = tf.train.Feature(float_list=tf.train.FloatList(
@@ -51,11 +51,11 @@ def empty_row_example():
   return to_example({'species': 'Adelie', 'island': 'Dream', 'year': '2008'})
 
 
-def write_examples(path, rows):
+def write_examples(path, rows, types=None):
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with tf.io.TFRecordWriter(path, options='GZIP') as writer:
     for row in rows:
-      writer.write(to_example(row).SerializeToString())
+      writer.write(to_example(row, types).SerializeToString())
   return path
 
 
@@ -93,14 +93,20 @@ def config_data(**overrides):
   return loaded
 
 
-def fn_args(workdir, config_mapping, train_steps=20, eval_steps=2, rows=120, schema_types=None):
-  """FnArgs as the GenericExecutor fills them, over `rows` penguins split 2:1."""
+def fn_args(workdir, config_mapping, train_steps=20, eval_steps=2, rows=120, schema_types=None,
+            data=None, types=None):
+  """FnArgs as the GenericExecutor fills them, over `rows` penguins split 2:1.
+
+  `data` (CSV rows as dicts) with their column `types` replaces the penguins.
+  """
   from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
-  examples = csv_rows(rows)
+  examples = data or csv_rows(rows)
   cut = len(examples) * 2 // 3
-  train = write_examples(os.path.join(workdir, 'examples', 'train', 'data.gz'), examples[:cut])
+  train = write_examples(os.path.join(workdir, 'examples', 'train', 'data.gz'), examples[:cut],
+                         types)
   evaluation = write_examples(os.path.join(workdir, 'examples', 'eval', 'data.gz'),
-                              examples[cut:])
+                              examples[cut:], types)
+  schema_types = schema_types or types
   return fn_args_utils.FnArgs(
       train_files=[train], eval_files=[evaluation], train_steps=train_steps,
       eval_steps=eval_steps,
@@ -111,18 +117,22 @@ def fn_args(workdir, config_mapping, train_steps=20, eval_steps=2, rows=120, sch
       custom_config=trainer.custom_config(config_mapping))
 
 
-def parse_for_serving(config, serialized):
-  """Dense features of serialized tf.Examples, parsed as the exported signatures parse them."""
+def parse_for_serving(config, serialized, column_types=None):
+  """The model's columns of serialized tf.Examples, parsed as the exported signatures parse them.
+
+  Columns are parsed as stored in the penguin data (`COLUMN_TYPES`) unless
+  `column_types` says otherwise.
+  """
   from components import schema  # pylint: disable=g-import-not-at-top
-  spec = schema.export_spec(config)
-  return schema.densify(tf.io.parse_example(serialized, schema.tolerant_spec(spec)), spec)
+  parse = schema.example_parser(config, column_types or COLUMN_TYPES)
+  return parse(tf.constant(serialized))
 
 
-def expected_signature_outputs(model, config, serialized):
+def expected_signature_outputs(model, config, serialized, column_types=None):
   """{signature key: outputs} that an export of `model` must return, computed in process."""
   from components import signatures  # pylint: disable=g-import-not-at-top
   from heads import export as export_lib  # pylint: disable=g-import-not-at-top
-  features = parse_for_serving(config, serialized)
+  features = parse_for_serving(config, serialized, column_types)
   expected = {key: output.signature_outputs for key, output in export_lib.export_outputs_for(
       model, features, config.serving_default_head).items()}
   for key, build in signatures.extra_signatures(config).items():

@@ -74,7 +74,7 @@ def test_serving_default_is_the_configured_head_and_missing_values_are_imputed(t
   features = {
       'bill_length_mm': tf.constant([[np.nan]]), 'bill_depth_mm': tf.constant([[np.nan]]),
       'flipper_length_mm': tf.constant([[np.nan]]), 'island': tf.constant([['Dream']]),
-      'year': tf.constant([[2008]], tf.int64)}
+      'year': tf.constant([['2008']])}
   logits = model(features, training=False)
   empty_row = loaded.signatures['predict'](examples=serialized[-1:])
   for head, key in (('species', 'species/logits'), ('sex', 'sex/logits'),
@@ -145,8 +145,8 @@ def test_a_column_of_another_type_fails_before_training(tmp_path):
   types = dict(support.COLUMN_TYPES, year='FLOAT')
   fn_args = support.fn_args(str(tmp_path), support.config_data(), rows=6, schema_types=types)
   fn_args.data_accessor = _NoData()
-  with pytest.raises(ValueError, match=r"model.features\[4\]: column 'year' is FLOAT in the "
-                                       r'data schema, but the config reads it as int64'):
+  with pytest.raises(ValueError, match=r"model.features\[4\]: data schema: column 'year' holds "
+                                       r'numbers with decimals \(FLOAT\); a categorical feature'):
     trainer.run_fn(fn_args)
 
 
