@@ -187,6 +187,7 @@ def test_csvs_as_r_and_pandas_write_them_pass(tmp_path, capsys):
       os.path.join(data, 'README.md'))
 
 
+@pytest.mark.needs_tfx
 def test_quoted_headers_and_a_bom_are_staged_plain_for_example_gen(tmp_path):
   quoted = csv_text(good_rows(3), quoting=csv.QUOTE_ALL, newline='\r\n')
   _, data = write(tmp_path, {'a.csv': quoted, 'b.csv': '\ufeff' + csv_text(good_rows(2)),
