@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional
 
 import heads
 from heads import distribute
+from heads import loss_balancing
 
 HEAD_TYPES = ('regression', 'poisson_regression', 'logistic_regression', 'binary',
               'multi_class', 'multi_label')
@@ -159,6 +160,18 @@ class ModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LossBalancingConfig:
+  """How training weighs the head losses (heads/loss_balancing.py); 'fixed' uses head weights."""
+
+  method: str = 'fixed'
+  parameters: Dict[str, float] = dataclasses.field(default_factory=dict)
+
+  def build(self):
+    """A new balancer for one HeadModel."""
+    return loss_balancing.get(dict(self.parameters, method=self.method))
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainingConfig:
   train_steps: int = 1000
   eval_steps: int = 100
@@ -168,6 +181,7 @@ class TrainingConfig:
   distribution: str = 'auto'
   steps_per_execution: int = 1
   seed: int = 0
+  loss_balancing: LossBalancingConfig = dataclasses.field(default_factory=LossBalancingConfig)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -341,6 +355,26 @@ def _parse_threshold(data, path):
   return threshold
 
 
+def _parse_loss_balancing(training):
+  """training.loss_balancing: a method name, or {method: name, <parameter>: number, ...}."""
+  path = training.field('loss_balancing')
+  value = training.get('loss_balancing', (str, dict), 'fixed')
+  r = _Reader({'method': value} if isinstance(value, str) else value, path)
+  method = r.choice('method', loss_balancing.METHODS, required=True)
+  parameters = {}
+  for name in loss_balancing.parameters(method):
+    number = r.get(name, (int, float))
+    if number is not None:
+      parameters[name] = float(number)
+  r.done()
+  config = LossBalancingConfig(method=method, parameters=parameters)
+  try:
+    config.build()
+  except loss_balancing.ParameterError as error:
+    _fail(r.field(error.parameter), error.reason)
+  return config
+
+
 def parse_config(data):
   """Validates a config mapping and returns a HeadsConfig."""
   root = _Reader(data, '')
@@ -387,7 +421,8 @@ def parse_config(data):
       distribution=training.choice('distribution', distribute.STRATEGIES, default='auto'),
       steps_per_execution=_positive('training.steps_per_execution',
                                     training.get('steps_per_execution', (int,), 1)),
-      seed=training.get('seed', (int,), 0))
+      seed=training.get('seed', (int,), 0),
+      loss_balancing=_parse_loss_balancing(training))
   training.done()
 
   export = root.sub('export')
