@@ -41,5 +41,6 @@ def test_two_workers_train_together_and_only_the_chief_exports(tmp_path):
   assert len(other['exports']) == 1 and other['exports'][0] != serving
   assert other['left'] == [False]
   assert chief['weights'] == other['weights']
+  assert chief['head_weights'] == other['head_weights'] != [1., 1., 1.]
   assert tf.saved_model.contains_saved_model(serving)
   assert os.listdir(shared) and sorted(os.listdir(shared)) == ['model_run', 'serving']
