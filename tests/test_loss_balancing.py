@@ -1,7 +1,6 @@
 """Loss balancing: each method's loss and weight updates by hand, missing labels, checkpoints,
 config and the Trainer. 2 mirrored devices against 1: tests/test_distribute.py."""
 import math
-import os
 
 import keras
 import numpy as np
@@ -14,7 +13,6 @@ from components import config as config_lib
 from components import trainer
 from heads import loss_balancing
 from heads.model import HeadModel
-from test_model import tensorboard_scalars
 
 NAN = float('nan')
 METHODS = ('uncertainty', 'dwa', 'normalize')
@@ -328,45 +326,29 @@ def test_balancers_round_trip_through_get_config():
     assert {name: getattr(copy, name) for name in parameters} == parameters
 
 
-def test_config_training_loss_balancing():
-  def parsed(value):
-    return config_lib.parse_config(
-        support.config_data(training={'loss_balancing': value})).training.loss_balancing
+def test_config_builds_the_balancer_with_its_parameters():
+  """Parsing and its errors: tests/test_config.py."""
+  def built(value):
+    config = config_lib.parse_config(support.config_data(training={'loss_balancing': value}))
+    return config.training.loss_balancing.build()
 
-  assert config_lib.parse_config(support.config_data()).training.loss_balancing.method == 'fixed'
-  assert parsed('uncertainty') == config_lib.LossBalancingConfig('uncertainty')
-  config = parsed({'method': 'dwa', 'temperature': 1})
-  assert config == config_lib.LossBalancingConfig('dwa', {'temperature': 1.0})
-  assert isinstance(config.build(), loss_balancing.DynamicWeightAverage)
-  assert config.build().temperature == 1.0
-  for value, message in (
-      ('softmax', r"^training.loss_balancing.method: must be one of \['fixed', 'uncertainty', "
-                  r"'dwa', 'normalize'\], got 'softmax'"),
-      ({'method': 'dwa', 'temperature': -2}, r'^training.loss_balancing.temperature: must be a '
-                                             r'number > 0, got -2.0'),
-      ({'method': 'normalize', 'temperature': 2}, r'^training.loss_balancing.temperature: '
-                                                  r'unknown field'),
-      ({'temperature': 2}, r'^training.loss_balancing.method: is required'),
-      (['dwa'], r'^training.loss_balancing: must be str or dict')):
-    with pytest.raises(config_lib.ConfigError, match=message):
-      parsed(value)
+  assert isinstance(built('fixed'), loss_balancing.FixedWeights)
+  balancer = built({'method': 'dwa', 'temperature': 1})
+  assert isinstance(balancer, loss_balancing.DynamicWeightAverage)
+  assert balancer.temperature == 1.0
+  assert built('dwa').temperature == 2.0
+  assert built({'method': 'normalize', 'decay': .5}).decay == .5
+  assert built('uncertainty').initial_log_variance is None
+  assert built({'method': 'uncertainty', 'initial_log_variance': 0}).initial_log_variance == 0.
 
 
-def test_trainer_logs_and_prints_the_effective_weights(tmp_path, capsys):
-  """normalize on the penguins with every weight 1: body mass weighs ~1/its MSE in g²."""
-  mapping = support.config_data(training={'loss_balancing': 'normalize', 'batch_size': 16})
-  fn_args = support.fn_args(str(tmp_path), mapping, train_steps=3, eval_steps=1, rows=60)
-  model, config = trainer.train(fn_args)
-  lines = [line for line in capsys.readouterr().out.splitlines() if 'epoch ' in line]
-  assert len(lines) == 3 and all('head weights: species ' in line for line in lines), lines
-  scalars = tensorboard_scalars(os.path.join(fn_args.model_run_dir, 'train'))
-  names = [head.name for head in config.heads]
-  logged = [scalars['epoch_head_weight/' + name][-1] for name in names]
-  np.testing.assert_allclose(logged, weights_of(model.loss_balancer), rtol=1e-6)
-  assert logged[2] < 1e-4 < logged[0]  # body_mass_g: a loss in g²
-  assert lines[-1].endswith('body_mass_g {:.3g}'.format(logged[2]))
-  # Serving is the model's, balancer or not.
-  serialized = [support.to_example(row).SerializeToString() for row in support.csv_rows(5)]
-  support.assert_signatures_match(tf.saved_model.load(fn_args.serving_model_dir),
-                                  support.expected_signature_outputs(model, config, serialized),
-                                  serialized)
+def test_trainer_epoch_line_shows_each_heads_effective_weight(capsys):
+  """The logs hold head_weight/<head> (HeadModel); TensorBoard: tests/test_trainer.py."""
+  line = trainer._EpochLine(10, ['species', 'sex', 'body_mass_g'])  # pylint: disable=protected-access
+  line.on_epoch_end(2, {'loss': 2.5, 'val_loss': 2.75, 'head_weight/species': 1.25,
+                        'head_weight/sex': 0.5, 'head_weight/body_mass_g': 4.04e-6})
+  line.on_epoch_end(3, {'loss': 2.5, 'val_loss': 2.75})
+  assert capsys.readouterr().out.splitlines() == [
+      '  epoch 3/10: loss 2.5, val_loss 2.75, head weights: species 1.25, sex 0.5, '
+      'body_mass_g 4.04e-06',
+      '  epoch 4/10: loss 2.5, val_loss 2.75']
