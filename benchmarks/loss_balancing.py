@@ -21,9 +21,11 @@ Run:
 
   .venv/bin/python -m benchmarks.loss_balancing [--seeds N] [--problems penguins synthetic]
 
-About 57 trainings of 5-10 s each: 5-10 minutes on 2 cores. This measures
-model quality, not speed: machine load changes how long it takes, not the
-figures.
+57 trainings (30 penguin, 27 synthetic); each prints its figures as it
+ends. The README's run took 1845 s, niced beside other test suites on a
+shared 2-core machine (about 30 s per training; 10-14 s each when less
+busy). This measures model quality, not speed: machine load changes how long
+it takes, not the figures.
 """
 
 import argparse
