@@ -166,6 +166,9 @@ def build_body(config, stats=None):
 
 
 def build_model(config, stats=None):
-  """HeadModel of the configured heads (a MultiHead) on the configured body."""
+  """HeadModel of the configured heads (a MultiHead) on the configured body.
+
+  The head losses are weighed as `training.loss_balancing` says.
+  """
   return HeadModel(config.build_head(), build_body(config, stats), body_output=LOGITS,
-                   name='head_model')
+                   loss_balancing=config.training.loss_balancing.build(), name='head_model')

@@ -10,7 +10,7 @@ multi_class, got 2`; `ConfigError.problems` lists every error found.
 
 Adding a field is one line in its section, e.g. in `TrainingConfig`:
 
-    loss_balancing: Literal['none', 'uncertainty'] = _field('none', 'How head losses are weighed.')
+    warmup_steps: int = _field(0, 'Steps of learning-rate warm-up.', ge=0)
 
 then regenerate the schema file (`heads-pipeline schema --output
 pipelines/configs/heads-config.schema.json`).
@@ -40,6 +40,11 @@ DIRECTIONS = ('higher_is_better', 'lower_is_better')
 # heads.distribute.STRATEGIES, restated so this module needs no TensorFlow
 # (tests/test_config.py checks that the two agree).
 DISTRIBUTIONS = ('auto', 'default', 'mirrored', 'multi_worker', 'tpu')
+# heads.loss_balancing's methods and their parameters, restated for the same
+# reason (tests/test_config.py checks that they agree).
+LOSS_BALANCING_PARAMETERS = {'fixed': (), 'uncertainty': ('initial_log_variance',),
+                             'dwa': ('temperature',), 'normalize': ('decay',)}
+LOSS_BALANCING_METHODS = tuple(LOSS_BALANCING_PARAMETERS)
 
 CLASS_HEADS = ('binary', 'multi_class', 'multi_label')
 FLOAT_LABEL_HEADS = ('regression', 'poisson_regression', 'logistic_regression')
@@ -297,6 +302,51 @@ class ModelConfig(_Section):
         raise _Invalid('features[{}].name'.format(i), 'duplicate feature {!r}'.format(name))
 
 
+class LossBalancingConfig(_Section):
+  """How training weighs the head losses (heads/loss_balancing.py); a bare method name works too.
+
+  A parameter left out (None) takes the method's default.
+  """
+
+  method: Literal[LOSS_BALANCING_METHODS] = _field(
+      'fixed', "'fixed': the head weights as given; 'normalize', 'uncertainty', 'dwa': weights "
+               "from the losses (README: Balancing the head losses).")
+  decay: Optional[float] = _field(
+      None, 'normalize: decay of the running average of each loss (default 0.99).', ge=0, lt=1)
+  initial_log_variance: Optional[float] = _field(
+      None, "uncertainty: start of every learned log-variance (default: the optimum for each "
+            "head's first batch; the paper starts at 0).", allow_inf_nan=False)
+  temperature: Optional[float] = _field(
+      None, 'dwa: softmax temperature T (default 2.0).', gt=0, allow_inf_nan=False)
+
+  def _rules(self):
+    allowed = LOSS_BALANCING_PARAMETERS[self.method]
+    for name in sum(LOSS_BALANCING_PARAMETERS.values(), ()):
+      if getattr(self, name) is not None and name not in allowed:
+        raise _Invalid(name, 'is not a parameter of {!r} (its parameters: {})'.format(
+            self.method, list(allowed)))
+
+  @property
+  def parameters(self):
+    """{name: value} of the parameters given."""
+    return {name: getattr(self, name) for name in LOSS_BALANCING_PARAMETERS[self.method]
+            if getattr(self, name) is not None}
+
+  def build(self):
+    """A new balancer for one HeadModel."""
+    from heads import loss_balancing  # pylint: disable=g-import-not-at-top
+    return loss_balancing.get(dict(self.parameters, method=self.method))
+
+
+def _method_from_name(value):
+  return {'method': value} if isinstance(value, str) else value
+
+
+LossBalancing = typing.Annotated[LossBalancingConfig, pydantic.BeforeValidator(
+    _method_from_name,
+    json_schema_input_type=Union[Literal[LOSS_BALANCING_METHODS], LossBalancingConfig])]
+
+
 class TrainingConfig(_Section):
   """How the Trainer trains: steps, batches, optimizer and distribution."""
 
@@ -309,6 +359,9 @@ class TrainingConfig(_Section):
       'auto', 'tf.distribute strategy (heads.distribute.strategy_from_setting).')
   steps_per_execution: int = _field(1, 'Steps per tf.function call.', gt=0)
   seed: int = _field(0, 'Random seed.')
+  loss_balancing: LossBalancing = _field(
+      LossBalancingConfig(), 'How the head losses are weighed: a method name or '
+                             '{method: ..., <parameter>: ...}.')
 
 
 class ExportConfig(_Section):
@@ -480,6 +533,8 @@ def _problem(error):
     return _path(loc), 'must be one of {}, got {!r}'.format(ctx['expected'], value)
   if kind == 'model_type' and ctx.get('class_name') == 'FeatureConfig':
     return _path(loc), 'must be a column name or a mapping, got {!r}'.format(value)
+  if kind == 'model_type' and ctx.get('class_name') == 'LossBalancingConfig':
+    return _path(loc), 'must be a method name or a mapping, got {!r}'.format(value)
   if kind in _TYPE_NAMES:
     return _path(loc), 'must be {}, got {!r}'.format(_TYPE_NAMES[kind], value)
   if kind in _BOUNDS:

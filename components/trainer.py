@@ -30,6 +30,7 @@ from components import config as config_lib
 from components import schema
 from components import signatures
 from heads import distribute
+from heads.model import HEAD_WEIGHT_PREFIX
 
 CONFIG_KEY = 'heads_config'
 STATS_BATCHES = 1000
@@ -109,17 +110,24 @@ def column_stats(dataset, names, max_batches=STATS_BATCHES):
 
 
 class _EpochLine(keras.callbacks.Callback):
-  """One short progress line per epoch; TensorBoard has every metric."""
+  """One short progress line per epoch, with each head's effective loss weight.
 
-  def __init__(self, epochs):
+  TensorBoard has every metric.
+  """
+
+  def __init__(self, epochs, head_names=()):
     super().__init__()
     self.epochs = epochs
+    self.head_names = head_names
 
   def on_epoch_end(self, epoch, logs=None):
     logs = logs or {}
-    print('  epoch {}/{}: loss {:.4g}, val_loss {:.4g}'.format(
+    weights = ['{} {:.3g}'.format(name, float(logs[HEAD_WEIGHT_PREFIX + name]))
+               for name in self.head_names if HEAD_WEIGHT_PREFIX + name in logs]
+    print('  epoch {}/{}: loss {:.4g}, val_loss {:.4g}{}'.format(
         epoch + 1, self.epochs, logs.get('loss', float('nan')),
-        logs.get('val_loss', float('nan'))), flush=True)
+        logs.get('val_loss', float('nan')),
+        ', head weights: ' + ', '.join(weights) if weights else ''), flush=True)
 
 
 def _epochs(steps):
@@ -170,7 +178,8 @@ def train(fn_args):
   epochs = _epochs(train_steps)
   model.fit(train_data, epochs=epochs, steps_per_epoch=train_steps // epochs,
             validation_data=eval_data, validation_steps=eval_steps,
-            callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir), _EpochLine(epochs)],
+            callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir),
+                       _EpochLine(epochs, [head.name for head in config.heads])],
             verbose=0)
   signatures.export(model, config, export_dir, column_types)
   if export_dir != fn_args.serving_model_dir:

@@ -21,8 +21,8 @@ class Head:
   records the loss on that tape, takes the gradients and applies one step.
   """
 
-  _PUBLIC_METHODS = ('loss', 'replica_loss', 'predictions', 'metrics', 'update_metrics',
-                     'create_estimator_spec')
+  _PUBLIC_METHODS = ('loss', 'replica_loss', 'replica_loss_and_count', 'replica_head_losses',
+                     'predictions', 'metrics', 'update_metrics', 'create_estimator_spec')
 
   def __init_subclass__(cls, **kwargs):
     """Keeps AutoGraph out of head code: it runs as written inside tf.function."""
@@ -49,6 +49,16 @@ class Head:
   def replica_loss(self, labels, logits, features=None, mode=None, regularization_losses=None):
     """This replica's share of the global-batch loss (see SingleHead.replica_loss)."""
     raise NotImplementedError
+
+  def replica_loss_and_count(self, labels, logits, features=None, mode=None):
+    """(Unregularized replica_loss, labelled element count of the global batch).
+
+    Loss balancing (heads.loss_balancing) needs the count to skip a head that
+    has no labels in a batch.
+    """
+    raise NotImplementedError(
+        '{} does not report its labelled count, which loss balancing needs.'.format(
+            type(self).__name__))
 
   def predictions(self, logits, keys=None):
     raise NotImplementedError
@@ -268,6 +278,21 @@ class SingleHead(Head):
       count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
     return add_replica_regularization(checks.reduce_loss(total, count, self._loss_reduction),
                                       regularization_losses, context.num_replicas_in_sync)
+
+  def replica_loss_and_count(self, labels, logits, features=None, mode=None):
+    """(This replica's share of the global-batch loss, the global batch's labelled count).
+
+    The loss is `replica_loss` without regularization. The count is the number
+    of labelled loss elements over all replicas (what SUM_OVER_BATCH_SIZE
+    divides by): 0 when no example of the global batch has a label.
+    """
+    del mode
+    _, _, unweighted_loss, weights, present = self._loss_parts(logits, labels, features)
+    total, count = checks.weighted_sum_and_count(unweighted_loss, weights, present)
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+      count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
+    return checks.reduce_loss(total, count, self._loss_reduction), count
 
   def update_metrics(self, eval_metrics, features, logits, labels, mode=None,
                      regularization_losses=None):

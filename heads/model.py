@@ -4,11 +4,13 @@ import keras
 import tensorflow as tf
 import tf_keras
 
+from heads import loss_balancing as loss_balancing_lib
 from heads.keys import ModeKeys
 from heads.multi_head import MultiHead
 
 LOGITS = 'logits'
 LOGITS_INPUT = 'logits_input'
+HEAD_WEIGHT_PREFIX = 'head_weight/'
 
 
 class _Untracked:
@@ -19,14 +21,17 @@ class _Untracked:
 
 
 class HeadWeight:
-  """A constant 'metric' that logs a head weight (e.g. to TensorBoard) with the others."""
+  """A 'metric' that logs a head's effective weight (e.g. to TensorBoard) with the others.
 
-  def __init__(self, name, value):
+  `read()` returns the weight the training loss gives the head now.
+  """
+
+  def __init__(self, name, read):
     self.name = name
-    self._value = float(value)
+    self._read = read
 
   def result(self):
-    return tf.constant(self._value)
+    return self._read()
 
   def reset_state(self):
     pass
@@ -48,14 +53,23 @@ class HeadModel(keras.Model):
   Data is `(features, labels)`: labels a tensor, or a dict keyed by head name.
   Weights come from the head's `weight_column` in the features. `fit` and
   `evaluate` report the head's metric keys plus `loss`, `regularization_loss`
-  (of `model.losses`, which the loss includes) and `head_weight/<head>`, so a
-  TensorBoard callback gets them all; `predict` returns the head's predictions
-  ('head/key' keys for a MultiHead). Under tf.distribute, create and compile
-  the model in `strategy.scope()`: each replica's loss is its share of the
-  global-batch loss (`head.replica_loss`).
+  (of `model.losses`, which the loss includes) and `head_weight/<head>` (each
+  head's effective weight in the loss), so a TensorBoard callback gets them
+  all; `predict` returns the head's predictions ('head/key' keys for a
+  MultiHead). Under tf.distribute, create and compile the model in
+  `strategy.scope()`: each replica's loss is its share of the global-batch
+  loss (`head.replica_loss`).
+
+  `loss_balancing` sets how a MultiHead's head losses are weighed in training
+  (see heads/loss_balancing.py): 'fixed' (default, the head's own loss),
+  'uncertainty', 'dwa', 'normalize', a {'method': ..., **parameters} mapping
+  or a LossBalancer. Its state is part of the model (`model.loss_balancer`);
+  `fit` adds the per-epoch update that 'dwa' needs (a custom loop calls
+  `model.loss_balancer.end_epoch()`). Metrics, predictions and exports do not
+  depend on it.
   """
 
-  def __init__(self, head, body, body_output=LOGITS, **kwargs):
+  def __init__(self, head, body, body_output=LOGITS, loss_balancing=None, **kwargs):
     super().__init__(**kwargs)
     if body_output not in (LOGITS, LOGITS_INPUT):
       raise ValueError("body_output must be '{}' or '{}'. Given: {!r}".format(
@@ -69,6 +83,8 @@ class HeadModel(keras.Model):
         name = sub_head.name or 'head'
         self.logits_layers[name] = keras.layers.Dense(
             sub_head.logits_dimension, name='logits_{}'.format(name))
+    self.loss_balancer = loss_balancing_lib.get(loss_balancing)
+    self.loss_balancer.attach(head)
     self._state = _Untracked(metrics=None)
 
   def _sub_heads(self):
@@ -98,6 +114,12 @@ class HeadModel(keras.Model):
       return {name: layer(outputs) for name, layer in self.logits_layers.items()}
     return next(iter(self.logits_layers.values()))(outputs)
 
+  def fit(self, *args, callbacks=None, **kwargs):
+    """Keras' fit, with the loss balancer's per-epoch update ahead of the callbacks."""
+    if self.loss_balancer.per_epoch:
+      callbacks = [loss_balancing_lib.EpochEnd(self.loss_balancer)] + list(callbacks or [])
+    return super().fit(*args, callbacks=callbacks, **kwargs)
+
   def compile(self, optimizer='rmsprop', **kwargs):
     """Keras' compile; the head gives the loss and metrics, so pass neither."""
     given = [name for name in ('loss', 'loss_weights', 'metrics', 'weighted_metrics')
@@ -111,16 +133,15 @@ class HeadModel(keras.Model):
   # Metrics ----------------------------------------------------------------
 
   def _head_metrics(self):
-    """Loss trackers, the head's own metrics and the head weights, created once."""
+    """Loss trackers, the head's own metrics and the effective head weights, created once."""
     if self._state.metrics is None:
       with self.distribute_strategy.scope():
         tracked = {'loss': tf_keras.metrics.Mean(name='loss'),
                    'regularization_loss': tf_keras.metrics.Mean(name='regularization_loss')}
         tracked.update(self.head.metrics())
-      if isinstance(self.head, MultiHead) and self.head.head_weights:
-        for head, weight in zip(self.head.heads, self.head.head_weights):
-          key = 'head_weight/{}'.format(head.name)
-          tracked[key] = HeadWeight(key, weight)
+      for name, read in self.loss_balancer.reported_weights().items():
+        key = HEAD_WEIGHT_PREFIX + name
+        tracked[key] = HeadWeight(key, read)
       self._state.metrics = tracked
     return self._state.metrics
 
@@ -199,7 +220,8 @@ class HeadModel(keras.Model):
 
   def _step_loss(self, features, labels, logits, mode):
     regularization_losses = list(self.losses) or None
-    loss = self.head.replica_loss(labels, logits, features, mode, regularization_losses)
+    loss = self.loss_balancer.replica_loss(self.head, labels, logits, features, mode,
+                                           regularization_losses)
     return loss, regularization_losses
 
   def _update_metrics(self, features, labels, logits, loss, regularization_losses, mode):

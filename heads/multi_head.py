@@ -138,6 +138,20 @@ class MultiHead(base_head.Head):
     return base_head.add_replica_regularization(merged, regularization_losses,
                                                 context.num_replicas_in_sync)
 
+  def replica_head_losses(self, labels, logits, features=None, mode=None):
+    """{head name: (loss, count)} of each head with labels in this batch, for loss balancing.
+
+    loss: this replica's share of the head's global-batch loss, unweighted and
+    unregularized (the head's loss itself with one replica). count: the
+    labelled element count of the global batch, 0 when no example has a label.
+    """
+    logits_dict = self._check_logits_and_labels(logits, labels)
+    if labels is None:
+      raise ValueError(checks.LABEL_NONE_ERR_MSG)
+    return {head.name: head.replica_loss_and_count(labels[head.name], logits_dict[head.name],
+                                                   features, mode)
+            for _, head in self._labelled_heads(labels)}
+
   def _merge_losses(self, head_losses, regularization_losses):
     losses = []
     for i, head in enumerate(self._heads):

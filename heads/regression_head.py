@@ -41,6 +41,11 @@ class RegressionHead(base_head.SingleHead):
     return self._logits_dimension
 
   @property
+  def squared_error(self):
+    """True when the loss is the default squared error (a Gaussian likelihood), not a loss_fn."""
+    return self._loss_fn is None
+
+  @property
   def _labels_dimension(self):
     return self._logits_dimension
 

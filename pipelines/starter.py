@@ -5,10 +5,13 @@ features; text becomes a categorical feature with a vocabulary (up to
 VOCABULARY_LIMIT values) or hashed. A head per label, its type given as
 COLUMN:TYPE or inferred: numbers -> regression, two values -> binary, up to
 CLASS_LIMIT text values -> multi_class, cells like 'a|b' -> multi_label.
-Labels with gaps get `missing_label: mask`; a regression label on a large
-scale gets a head weight of about 1 / its variance. Training defaults follow
-the row count. Each head gets two blessing gates: its average_loss must beat
-predicting a constant (the label's mean or class shares in the data), and
+Labels with gaps get `missing_label: mask`. When a regression label's
+squared error is off the scale of the other heads' losses (variance outside
+[0.5, 2]), training balances the losses with `loss_balancing: normalize`
+rather than a hand-set weight (benchmarks/loss_balancing.py measured it as
+good as weight 1 / variance). Training defaults follow the row count. Each
+head gets two blessing gates: its average_loss must beat predicting a
+constant (the label's mean or class shares in the data), and
 its main metric must be no worse than the last blessed model's; commented
 examples use the head's real metric names.
 
@@ -109,6 +112,7 @@ class _Head:
     self.fields = [('name', _head_name(column, taken)), ('type', head_type),
                    ('label', column)]
     self.comments = {'type': why}
+    self.label_variance = None  # set when the squared error is off the others' scale
 
   @property
   def name(self):
@@ -161,11 +165,9 @@ def _infer_head(column, head_type, profile, taken):
   if profile.empty and head_type != 'multi_label':
     head.set('missing_label', 'mask', '{} of {} rows have no {}'.format(
         profile.empty, profile.empty + profile.count, column))
-  if head_type == 'regression' and profile.variance > 0:
-    weight = _significant(1.0 / profile.variance)
-    if not 0.5 <= weight <= 2:
-      head.set('weight', weight, '~1 / variance of {} ({:.3g}): puts its loss on the scale '
-               'of the others'.format(column, profile.variance))
+  if head_type == 'regression' and profile.variance > 0 and not (
+      0.5 <= 1.0 / profile.variance <= 2):
+    head.label_variance = profile.variance
   return head
 
 
@@ -262,6 +264,19 @@ class _Writer:
 
   def text(self):
     return '\n'.join(self.lines) + '\n'
+
+
+def _loss_balancing(out, heads):
+  """`loss_balancing: normalize` when a regression loss is off the others' scale."""
+  if len(heads) < 2:
+    return
+  off_scale = [head for head in heads if head.label_variance]
+  if not off_scale:
+    out.line(2, '# loss_balancing: normalize', "when one head's loss drowns the others")
+    return
+  out.line(2, 'loss_balancing: normalize', 'each loss over its running average: no hand-set')
+  out.comment(COMMENT_COLUMN, 'weight for {}'.format(', '.join(
+      '{} (variance {:.3g})'.format(head.column, head.label_variance) for head in off_scale)))
 
 
 def _metric_names(head_dict, features):
@@ -422,6 +437,7 @@ def _write(data_dir, scan, heads, features, notes, config_name):
   out.line(0, 'training:')
   for key, value, comment in _training(scan.rows, scan.truncated):
     out.line(2, '{}: {}'.format(key, _yaml(value)), comment)
+  _loss_balancing(out, heads)
   out.line(0, 'evaluation:')
   out.comment(2, 'Blessing gates per head; the Pusher pushes blessed models only. Bounds')
   out.comment(2, 'always apply; change gates apply once there is a blessed model.')

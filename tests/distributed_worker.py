@@ -2,9 +2,12 @@
 
   python tests/distributed_worker.py mirrored OUT.npz
       2 logical CPUs: one fit step under MirroredStrategy and on one device,
-      from the same initial weights and global batch.
+      from the same initial weights and global batch; then 3 epochs with each
+      loss balancing method, the same way.
   python tests/distributed_worker.py multi_worker OUT.npz   (TF_CONFIG set)
-      this worker's part of a MultiWorkerMirroredStrategy fit.
+      this worker's part of a MultiWorkerMirroredStrategy fit, with fixed
+      weights and with 'dwa' loss balancing (state updated per step from
+      all-reduced losses, and per epoch by a callback).
 Results (losses, metrics, weights) go to OUT.npz.
 """
 
@@ -18,6 +21,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 GLOBAL_BATCH = 16
+BALANCING = ('uncertainty', 'dwa', 'normalize')
 
 
 def make_data(rows=GLOBAL_BATCH):
@@ -32,7 +36,7 @@ def make_data(rows=GLOBAL_BATCH):
   return {'x': x, 'w': w}, labels
 
 
-def make_model():
+def make_model(loss_balancing=None):
   import keras  # pylint: disable=g-import-not-at-top
   import heads  # pylint: disable=g-import-not-at-top
   from heads.model import HeadModel  # pylint: disable=g-import-not-at-top
@@ -44,8 +48,9 @@ def make_model():
   inputs = {'x': keras.Input((4,), name='x')}
   hidden = keras.layers.Dense(8, activation='tanh',
                               kernel_regularizer=keras.regularizers.l2(0.01))(inputs['x'])
-  model = HeadModel(head, keras.Model(inputs, hidden), body_output='logits_input')
-  model.compile(keras.optimizers.SGD(0.5))
+  model = HeadModel(head, keras.Model(inputs, hidden), body_output='logits_input',
+                    loss_balancing=loss_balancing)
+  model.compile(keras.optimizers.SGD(0.5 if loss_balancing is None else 0.1))
   return model
 
 
@@ -76,17 +81,65 @@ def one_step(name, strategy, features, labels, initial_weights=None):
   return results, start
 
 
-def mirrored(out):
-  from heads.distribute import strategy_from_setting  # pylint: disable=g-import-not-at-top
+def two_cpus():
   cpu = tf.config.list_physical_devices('CPU')[0]
   tf.config.set_logical_device_configuration(
       cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+
+
+def mirrored(out):
+  from heads.distribute import strategy_from_setting  # pylint: disable=g-import-not-at-top
+  two_cpus()
   features, labels = make_data()
   strategy = strategy_from_setting('mirrored')
   assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
   results, start = one_step('mirrored', strategy, features, labels)
   single, _ = one_step('single', tf.distribute.get_strategy(), features, labels, start)
-  np.savez(out, **results, **single)
+  np.savez(out, **results, **single, **balanced_mirrored_and_single(strategy))
+
+
+def balancing_data(rows=3 * GLOBAL_BATCH):
+  """3 global batches; the second labels no 'reg' example, the first only on one replica."""
+  features, labels = make_data(rows)
+  labels['reg'][GLOBAL_BATCH:2 * GLOBAL_BATCH] = np.nan
+  return features, labels
+
+
+def balanced_fit(name, method, strategy, features, labels, initial_weights=None, epochs=3):
+  """`epochs` epochs with loss_balancing=method: {'<name>/<method>/...': value}, start weights.
+
+  Keys: end/weight_<i> (model and balancer), fit/<metric> (every epoch), and
+  replicas/<variable> (the largest difference between replica copies).
+  """
+  with strategy.scope():
+    model = make_model(method)
+    model(features)
+    if initial_weights is not None:
+      model.set_weights(initial_weights)
+  start = model.get_weights()
+  history = model.fit(dataset(features, labels), epochs=epochs, verbose=0)
+  prefix = '{}/{}/'.format(name, method)
+  results = {prefix + 'end/' + k: v for k, v in named(model.get_weights()).items()}
+  results.update({prefix + 'fit/' + k: np.asarray(v) for k, v in history.history.items()})
+  for variable in model.loss_balancer.weights:
+    copies = [np.asarray(copy) for copy in strategy.experimental_local_results(variable.value)]
+    results[prefix + 'replicas/' + variable.name] = max(
+        float(np.max(np.abs(copy - copies[0]))) for copy in copies)
+  return results, start
+
+
+def balanced_mirrored_and_single(strategy):
+  """{'balanced_mirrored|balanced_single/<method>/...': value} for each balancing method."""
+  features, labels = balancing_data()
+  results = {}
+  for method in BALANCING:
+    mirrored_results, start = balanced_fit('balanced_mirrored', method, strategy, features,
+                                           labels)
+    single, _ = balanced_fit('balanced_single', method, tf.distribute.get_strategy(), features,
+                             labels, start)
+    results.update(mirrored_results)
+    results.update(single)
+  return results
 
 
 def multi_worker(out):
@@ -101,6 +154,8 @@ def multi_worker(out):
                       verbose=0)
   results = named(model.get_weights())
   results.update({'fit/' + k: np.asarray(v) for k, v in history.history.items()})
+  features, labels = balancing_data()
+  results.update(balanced_fit('worker', 'dwa', strategy, features, labels)[0])
   np.savez(out, **results)
 
 

@@ -40,7 +40,7 @@ BASE = {
     },
     'training': {'train_steps': 10, 'eval_steps': 2, 'batch_size': 4, 'optimizer': 'sgd',
                  'learning_rate': 0.1, 'distribution': 'default', 'steps_per_execution': 2,
-                 'seed': 3},
+                 'seed': 3, 'loss_balancing': {'method': 'dwa', 'temperature': 3}},
     'export': {'serving_default': 'click'},
     'evaluation': {
         'thresholds': {'kind': [{'metric': 'accuracy', 'lower_bound': 0.5, 'upper_bound': 0.9,
@@ -230,6 +230,29 @@ RULES = [
      'must be an integer'),
     ('unknown training field', change('training', 'epochs', 3), 'training.epochs',
      'unknown field'),
+    ('loss_balancing is a name or a mapping', change('training', 'loss_balancing', ['dwa']),
+     'training.loss_balancing', "must be a method name or a mapping, got ['dwa']"),
+    ('loss_balancing method choice', change('training', 'loss_balancing', 'gradnorm'),
+     'training.loss_balancing.method',
+     "must be one of 'fixed', 'uncertainty', 'dwa' or 'normalize', got 'gradnorm'"),
+    ('temperature > 0', change('training', 'loss_balancing', 'temperature', 0),
+     'training.loss_balancing.temperature', 'must be > 0'),
+    ('temperature finite', change('training', 'loss_balancing', 'temperature', float('inf')),
+     'training.loss_balancing.temperature', 'must be a finite number'),
+    ('decay < 1', change('training', 'loss_balancing', {'method': 'normalize', 'decay': 1}),
+     'training.loss_balancing.decay', 'must be < 1'),
+    ('decay >= 0', change('training', 'loss_balancing', {'method': 'normalize', 'decay': -.1}),
+     'training.loss_balancing.decay', 'must be >= 0'),
+    ('initial_log_variance finite',
+     change('training', 'loss_balancing', {'method': 'uncertainty',
+                                           'initial_log_variance': float('nan')}),
+     'training.loss_balancing.initial_log_variance', 'must be a finite number'),
+    ('parameters of the method only',
+     change('training', 'loss_balancing', {'method': 'normalize', 'temperature': 2}),
+     'training.loss_balancing.temperature',
+     "is not a parameter of 'normalize' (its parameters: ['decay'])"),
+    ('unknown loss_balancing field', change('training', 'loss_balancing', 'temp', 2),
+     'training.loss_balancing.temp', "unknown field (did you mean 'temperature'?"),
     ('serving_default names a head', change('export', 'serving_default', 'nope'),
      'export.serving_default', "must name a head ['kind', 'click', 'price', 'topics']"),
     ('unknown export field', change('export', 'format', 'x'), 'export.format', 'unknown field'),
@@ -317,6 +340,29 @@ def test_unparseable_text_is_one_line():
 def test_distributions_are_the_strategies_of_heads_distribute():
   from heads import distribute  # pylint: disable=g-import-not-at-top
   assert config_lib.DISTRIBUTIONS == distribute.STRATEGIES
+
+
+def test_loss_balancing_methods_and_parameters_are_those_of_heads():
+  from heads import loss_balancing  # pylint: disable=g-import-not-at-top
+  assert config_lib.LOSS_BALANCING_METHODS == tuple(loss_balancing.METHODS)
+  for method, parameters in config_lib.LOSS_BALANCING_PARAMETERS.items():
+    assert parameters == loss_balancing.parameters(method), method
+
+
+def test_loss_balancing_takes_a_method_name_and_defaults_to_fixed():
+  def parsed(value):
+    return parse(change('training', 'loss_balancing', value)(copy.deepcopy(BASE))).training
+
+  assert parse(change('training', 'loss_balancing', DELETE)(copy.deepcopy(BASE))).training == (
+      parsed('fixed'))
+  assert parsed('fixed').loss_balancing == config_lib.LossBalancingConfig()
+  assert parsed('normalize').loss_balancing == config_lib.LossBalancingConfig(method='normalize')
+  balancing = parse(copy.deepcopy(BASE)).training.loss_balancing
+  assert balancing.method == 'dwa' and balancing.parameters == {'temperature': 3.0}
+  assert parsed('dwa').loss_balancing.parameters == {}  # the method's default
+  # The mapping a config dumps to parses to the same config.
+  config = parse(copy.deepcopy(BASE))
+  assert parse(config.to_dict()) == config
 
 
 def test_the_config_module_imports_no_tensorflow():

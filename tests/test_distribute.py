@@ -17,7 +17,8 @@ from heads.distribute import strategy_from_setting
 from conftest import free_ports
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'distributed_worker.py')
-TIMEOUT = 180
+TIMEOUT = 300
+BALANCING = ('uncertainty', 'dwa', 'normalize')
 
 
 @pytest.fixture
@@ -119,6 +120,31 @@ def test_mirrored_per_head_losses_equal_one_device(mirrored_results):
                                rtol=2e-5, atol=1e-6, err_msg=key)
 
 
+def test_mirrored_loss_balancing_equals_one_device(mirrored_results):
+  """3 epochs per method on 2 logical CPUs, one global batch with no 'reg' label.
+
+  The model, the balancer state and the effective weights of every epoch match
+  one device, and both replicas hold the same balancer state.
+  """
+  results, _ = mirrored_results
+  for method in BALANCING:
+    prefix = 'balanced_mirrored/{}/'.format(method)
+    keys = sorted(k[len(prefix):] for k in results if k.startswith(prefix))
+    assert 'fit/head_weight/reg' in keys and 'replicas/' + {
+        'uncertainty': 'log_variance_change', 'dwa': 'dwa_weights',
+        'normalize': 'loss_average'}[method] in keys, keys
+    for key in keys:
+      value = results[prefix + key]
+      if key.startswith('replicas/'):
+        assert value == 0, (method, key)
+      else:
+        np.testing.assert_allclose(value, results['balanced_single/{}/{}'.format(method, key)],
+                                   rtol=2e-5, atol=1e-6, err_msg='{} {}'.format(method, key))
+    weights = results[prefix + 'fit/head_weight/reg']
+    assert len(weights) == 3 and np.all(np.isfinite(weights))
+    assert weights[-1] != weights[0], (method, weights)
+
+
 def test_multi_worker_workers_end_with_identical_weights(tmp_path):
   workers = ['localhost:{}'.format(port) for port in free_ports(2)]
   processes = []
@@ -144,5 +170,7 @@ def test_multi_worker_workers_end_with_identical_weights(tmp_path):
   first, second = (dict(np.load(out)) for _, out, _ in processes)
   assert sorted(first) == sorted(second)
   assert len(first['fit/loss']) == 2
+  dwa_weights = first['worker/dwa/fit/head_weight/reg']
+  assert len(dwa_weights) == 3 and dwa_weights[2] != dwa_weights[0]
   for key in first:
     np.testing.assert_array_equal(first[key], second[key], err_msg=key)

@@ -92,7 +92,8 @@ def test_init_writes_a_config_that_check_passes(own_data):
   assert heads['sold'].label_vocabulary == ['no', 'yes'] and heads['sold'].missing_label == 'mask'
   assert heads['kind'].label_vocabulary == ['large', 'medium', 'small']
   assert heads['kind'].missing_label == 'error'
-  assert 1e-8 < heads['price'].weight < 1e-6  # ~1 / variance of a price in the thousands
+  assert heads['price'].weight == 1.0  # a price in the thousands: balanced, not weighed by hand
+  assert config.training.loss_balancing.method == 'normalize'
   assert [f.name for f in config.model.features] == ['area', 'rooms', 'colour']
   assert config.model.features[2].vocabulary == ['blue', 'green', 'red']
   assert own_data.check.code == 0, own_data.check.err

@@ -63,9 +63,22 @@ def test_head_types_are_inferred_or_given(started):
   assert heads['kind'].label_vocabulary == ['large', 'medium', 'small']
   assert heads['tags'].label_vocabulary == ['a', 'b', 'c'] and heads['tags'].label_separator == '|'
   assert heads['level'].n_classes == 4 and heads['level'].label_vocabulary is None  # ids 0..3
-  assert heads['price'].weight == pytest.approx(1 / 20833, rel=0.2)  # ~1 / variance
-  assert heads['score'].weight == 64.0  # 1 / variance 0.0156: small labels are weighed up
   assert not report.errors
+
+
+def test_labels_off_the_loss_scale_get_loss_balancing_not_weights(started, tmp_path):
+  """price (variance ~2e4) and score (0.0156) are off the class losses' scale."""
+  _, text, config, _ = started
+  assert config.training.loss_balancing.method == 'normalize'
+  assert {head.weight for head in config.heads} == {1.0}
+  assert 'weight for price (variance 1.82e+04), score (variance 0.0156)' in text
+  data = write_csv(tmp_path, COLUMNS)
+  _, config, _ = starter.starter_config(data, ['sold', 'kind', 'x'])  # x: variance ~0.08
+  assert config.training.loss_balancing.method == 'normalize'
+  for labels in (['sold', 'kind'], ['price']):  # all on one scale; a single head
+    text, config, _ = starter.starter_config(data, labels)
+    assert config.training.loss_balancing.method == 'fixed', labels
+    assert ('# loss_balancing: normalize' in text) == (len(labels) > 1), labels
 
 
 def test_features_are_the_other_columns(started):

@@ -11,6 +11,7 @@ import penguin_support as support
 import serving_support as serving
 from components import config as config_lib
 from components import trainer
+from test_model import tensorboard_scalars
 
 HEADS = ('species', 'sex', 'body_mass_g')
 SIGNATURES = {
@@ -43,6 +44,19 @@ def test_run_fn_writes_the_serving_model_and_tensorboard_logs(trained):
   events = [name for _, _, files in os.walk(fn_args.model_run_dir) for name in files
             if name.startswith('events.out.tfevents')]
   assert events, 'no TensorBoard event files in {}'.format(fn_args.model_run_dir)
+
+
+def test_tensorboard_logs_each_heads_effective_weight_per_epoch(trained):
+  """penguins.yaml balances with normalize: body mass weighs ~1 / its MSE in g²."""
+  model, config, fn_args = trained
+  assert config.training.loss_balancing.method == 'normalize'
+  scalars = tensorboard_scalars(os.path.join(fn_args.model_run_dir, 'train'))
+  logged = {head: scalars['epoch_head_weight/' + head] for head in HEADS}
+  assert {len(values) for values in logged.values()} == {10}  # 20 steps in 10 epochs
+  np.testing.assert_allclose([logged[head][-1] for head in HEADS],
+                             model.loss_balancer.effective_weights().numpy(), rtol=1e-6)
+  assert logged['body_mass_g'][-1] < 1e-4 < logged['species'][-1]
+  assert logged['species'][0] != logged['species'][-1]  # updated as training goes
 
 
 def test_every_signature_answers_serialized_examples_like_the_in_process_model(trained):

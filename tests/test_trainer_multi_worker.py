@@ -48,6 +48,7 @@ def test_two_workers_train_together_and_only_the_chief_exports(tmp_path):
   assert len(other['exports']) == 1 and other['exports'][0] != serving
   assert other['left'] == [False]
   assert chief['weights'] == other['weights']
+  assert chief['head_weights'] == other['head_weights'] != [1., 1., 1.]
   assert tf.saved_model.contains_saved_model(serving)
   examples = [support.to_example(row).SerializeToString() for row in support.csv_rows(8)]
   serving_support.assert_serves_like_tf2(serving, {'examples': np.array(examples, dtype=object)})

@@ -28,14 +28,17 @@ def main(workdir, shared, out):
     return export(model, config, export_dir, *args)
 
   trainer.signatures.export = recording_export
-  mapping = support.config_data(training={'batch_size': 16, 'distribution': 'multi_worker'})
+  # 'normalize': balancer state updated per step from all-reduced losses, exported too.
+  mapping = support.config_data(training={'batch_size': 16, 'distribution': 'multi_worker',
+                                          'loss_balancing': 'normalize'})
   fn_args = support.fn_args(workdir, mapping, train_steps=4, eval_steps=1, rows=60)
   fn_args.serving_model_dir = os.path.join(shared, 'serving')
   fn_args.model_run_dir = os.path.join(shared, 'model_run')
   model, _ = trainer.train(fn_args)
   with open(out, 'w') as f:
     json.dump({'exports': exports, 'left': [os.path.exists(d) for d in exports],
-               'weights': [float(v.numpy().sum()) for v in model.trainable_variables]}, f)
+               'weights': [float(v.numpy().sum()) for v in model.trainable_variables],
+               'head_weights': model.loss_balancer.effective_weights().numpy().tolist()}, f)
 
 
 if __name__ == '__main__':
