@@ -19,6 +19,7 @@ FEATURE_KINDS = ('numeric', 'categorical_vocabulary', 'categorical_hash')
 MISSING_LABEL_POLICIES = ('error', 'mask')
 OPTIMIZERS = ('adam', 'sgd', 'adagrad', 'rmsprop')
 DIRECTIONS = ('higher_is_better', 'lower_is_better')
+ENGINES = ('batched', 'tfma')  # the Evaluator: components/evaluation, or the TFMA Evaluator
 
 _CLASS_HEADS = ('binary', 'multi_class', 'multi_label')
 _FLOAT_LABEL_HEADS = ('regression', 'poisson_regression', 'logistic_regression')
@@ -191,6 +192,7 @@ class MetricThreshold:
 class EvaluationConfig:
   thresholds: Dict[str, List[MetricThreshold]] = dataclasses.field(default_factory=dict)
   slicing: List[List[str]] = dataclasses.field(default_factory=lambda: [[]])
+  engine: str = 'batched'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -412,6 +414,7 @@ def parse_config(data):
     if not isinstance(spec, list) or not all(isinstance(k, str) for k in spec):
       _fail('evaluation.slicing[{}]'.format(i),
             'must be a list of feature names ([] = overall), got {!r}'.format(spec))
+  engine = evaluation.choice('engine', ENGINES, default='batched')
   evaluation.done()
   root.done()
   return HeadsConfig(
@@ -420,7 +423,7 @@ def parse_config(data):
                         dropout=float(dropout)),
       training=training_config,
       export=ExportConfig(serving_default=serving_default),
-      evaluation=EvaluationConfig(thresholds=thresholds, slicing=slicing))
+      evaluation=EvaluationConfig(thresholds=thresholds, slicing=slicing, engine=engine))
 
 
 def load_config(path_or_text):

@@ -153,11 +153,13 @@ class _Progress(logging.Handler):
     self.count = 0
     self.started = None
     self.cached = False
+    self.component = None
 
   def emit(self, record):
     message = record.getMessage()
     running = self._RUNNING.match(message)
     if running:
+      self.component = running.group(1)
       self.count += 1
       self.started = time.time()
       self.cached = False
@@ -266,6 +268,12 @@ def run_command(args, beam_args, out):
   started = time.time()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
+  except Exception as error:  # pylint: disable=broad-except
+    if args.verbose:
+      raise
+    lines = [line for line in str(error).splitlines() if line.strip()] or [repr(error)]
+    raise CliError('{} failed: {} (--verbose shows the traceback)'.format(
+        progress.component or 'the pipeline', lines[0])) from None
   finally:
     absl_logger.removeHandler(progress)
   out.write('Finished in {:.0f}s\n'.format(time.time() - started))

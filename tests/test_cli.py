@@ -106,3 +106,24 @@ def test_default_beam_args_are_direct_runner_multi_processing():
       '--runner=DirectRunner', '--direct_running_mode=multi_processing',
       '--direct_num_workers=3']
   assert cli._beam_args(args, ['--runner=DataflowRunner']) == ['--runner=DataflowRunner']
+
+
+def test_a_failing_component_is_one_line_naming_it(capsys, tmp_path, monkeypatch):
+  import logging  # pylint: disable=g-import-not-at-top
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+
+  class FailingRunner:
+    def run(self, pipeline):
+      del pipeline
+      logging.getLogger('absl').info('Component Evaluator is running.')
+      raise ValueError("eval.gz (records 0 to 9): head 'species': values [b'Emperor'] are not "
+                       'in label_vocabulary\nTraceback (most recent call last): ...')
+
+  monkeypatch.setattr(tfx.orchestration, 'LocalDagRunner', FailingRunner)
+  code, out, err = run_main(['run', '--config', support.CONFIG_PATH, '--output-dir',
+                             str(tmp_path), '--rows', '10'], capsys)
+  assert code == 2
+  assert err == ("heads-pipeline run: error: Evaluator failed: eval.gz (records 0 to 9): head "
+                 "'species': values [b'Emperor'] are not in label_vocabulary (--verbose shows "
+                 'the traceback)\n')
+  assert '[1/8] Evaluator ...' in out
