@@ -339,3 +339,13 @@ def test_small_splits_run_in_process_on_direct_runner_only():
   flink = ['--runner=FlinkRunner', '--flink_master=h:8081']
   assert executor_lib.runner_args(flink, 1 << 20) == flink
   assert executor_lib.runner_args([], 1 << 30) == ['--runner=DirectRunner']
+
+
+def test_slice_column_types_come_from_the_schema_input_when_wired(tmp_path):
+  import penguin_support  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  schema_artifact = standard_artifacts.Schema()
+  schema_artifact.uri = os.path.dirname(penguin_support.write_schema(str(tmp_path / 'schema')))
+  types = executor_lib._column_types({'schema': [schema_artifact]})  # pylint: disable=protected-access
+  assert types == penguin_support.COLUMN_TYPES
+  assert executor_lib._column_types({}) is None  # pylint: disable=protected-access

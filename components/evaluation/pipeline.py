@@ -106,6 +106,9 @@ def EvaluateAndWrite(pipeline, files, model_dirs, eval_config, output_dir,  # py
   'BYTES' | 'INT' | 'FLOAT'} of the data schema, for slice columns.
   """
   _, baseline_name = model_names(eval_config)
+  if eval_config.cross_slicing_specs:
+    raise ValueError('cross_slicing_specs are not computed by the batched Evaluator; use '
+                     'evaluation.engine: tfma')
   configs = {name: statistics.check_model(path) for name, path in model_dirs.items()}
   sums = (pipeline
           | 'Files' >> beam.Create(files, reshuffle=True)
@@ -158,8 +161,6 @@ def run(file_patterns, model_dir, output_dir, eval_config, baseline_dir=None,
   eval_config = prepare_eval_config(eval_config, has_baseline=baseline_dir is not None)
   model_dirs = model_dirs_for(eval_config, model_dir, baseline_dir)
   files = reading.list_files(file_patterns)
-  for path in model_dirs.values():
-    statistics.check_model(path)
   logging.info('Batched evaluation of %s on %d file(s), %.1f MiB: %s', model_dirs, len(files),
                reading.total_bytes(files) / 2**20, files)
   started = time.time()

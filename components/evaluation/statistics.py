@@ -197,6 +197,8 @@ class BatchStatistics:
         shared.append(match)
       self.statistics[name] = match
     self._lock = threading.Lock()
+    # Traced and instantiated once, before the first batch: one empty slice of no examples.
+    self.batch_states(np.zeros([0], object), [np.zeros([0], np.int64)])
 
   def layout(self, model_name):
     return self.statistics[model_name].layout
