@@ -16,13 +16,14 @@ metric names checked against that metric set.
 
 import json
 
-import tensorflow_model_analysis as tfma
+# The config protos from their own module: TFMA 0.52 no longer re-exports them as tfma.*.
+from tensorflow_model_analysis.proto import config_pb2
 
 from components import signatures
 from components import tfma_metrics
-from components.config import ConfigError
 from components.evaluation import metric_set
 from components.evaluation import plots
+from components.evaluation import thresholds
 from heads.keys import MetricKeys
 
 AUC_THRESHOLDS = 200  # the head's (Keras) AUC default
@@ -38,8 +39,8 @@ CALIBRATION_PLOT = plots.CALIBRATION_PLOT
 MULTI_CLASS_CONFUSION_MATRIX_PLOT = plots.MULTI_CLASS_CONFUSION_MATRIX_PLOT
 
 _REGRESSION_TYPES = metric_set.REGRESSION_TYPES
-_DIRECTIONS = {'higher_is_better': tfma.MetricDirection.HIGHER_IS_BETTER,
-               'lower_is_better': tfma.MetricDirection.LOWER_IS_BETTER}
+_DIRECTIONS = {'higher_is_better': config_pb2.MetricDirection.HIGHER_IS_BETTER,
+               'lower_is_better': config_pb2.MetricDirection.LOWER_IS_BETTER}
 
 
 def _custom(metric):
@@ -52,8 +53,8 @@ def _stock(class_name, name, **kwargs):
 
 def _metric_config(entry):
   class_name, module, config = entry
-  return tfma.MetricConfig(class_name=class_name, module=module,
-                           config=json.dumps(config, sort_keys=True))
+  return config_pb2.MetricConfig(class_name=class_name, module=module,
+                                 config=json.dumps(config, sort_keys=True))
 
 
 _class_suffix = metric_set.class_suffix
@@ -170,22 +171,15 @@ def head_plot_entries(head):
   return [_stock('ConfusionMatrixPlot', CONFUSION_MATRIX_PLOT, num_thresholds=AUC_THRESHOLDS)]
 
 
-def _metric_threshold(items, path):
-  """One tfma.MetricThreshold from the config entries that name the same metric."""
-  threshold = tfma.MetricThreshold()
-  for item, item_path in items:
-    if item.lower_bound is not None or item.upper_bound is not None:
-      if threshold.HasField('value_threshold'):
-        raise ConfigError('{}: a second value bound for metric {!r} (first in {})'.format(
-            item_path, item.metric, path))
-      if item.lower_bound is not None:
-        threshold.value_threshold.lower_bound.value = item.lower_bound
-      if item.upper_bound is not None:
-        threshold.value_threshold.upper_bound.value = item.upper_bound
+def _metric_threshold(items):
+  """One tfma.MetricThreshold from the (checked) config entries that name the same metric."""
+  threshold = config_pb2.MetricThreshold()
+  for item, _ in items:
+    if item.lower_bound is not None:
+      threshold.value_threshold.lower_bound.value = item.lower_bound
+    if item.upper_bound is not None:
+      threshold.value_threshold.upper_bound.value = item.upper_bound
     if item.change_direction is not None:
-      if threshold.HasField('change_threshold'):
-        raise ConfigError('{}: a second change threshold for metric {!r} (first in {})'.format(
-            item_path, item.metric, path))
       change = threshold.change_threshold
       change.direction = _DIRECTIONS[item.change_direction]
       absolute = item.change_absolute
@@ -201,15 +195,8 @@ def _metric_threshold(items, path):
 
 def _thresholds_by_metric(config, head):
   """{metric name: tfma.MetricThreshold} of one head, checked against its metric names."""
-  names = head_metric_names(head)
-  grouped = {}
-  for i, item in enumerate(config.evaluation.thresholds.get(head.name, [])):
-    path = 'evaluation.thresholds.{}[{}].metric'.format(head.name, i)
-    if item.metric not in names:
-      raise ConfigError('{}: {!r} is not a metric of {} head {!r}; choose one of {}'.format(
-          path, item.metric, head.type, head.name, names))
-    grouped.setdefault(item.metric, []).append((item, path))
-  return {metric: _metric_threshold(items, items[0][1]) for metric, items in grouped.items()}
+  return {metric: _metric_threshold(items)
+          for metric, items in thresholds.grouped(config, head).items()}
 
 
 def _metrics_spec(config, head):
@@ -219,18 +206,18 @@ def _metrics_spec(config, head):
     metric = _metric_config(entry)
     name = entry[2]['name']
     if name in thresholds:
-      metric.per_slice_thresholds.add(slicing_specs=[tfma.SlicingSpec()],
+      metric.per_slice_thresholds.add(slicing_specs=[config_pb2.SlicingSpec()],
                                       threshold=thresholds[name])
     metrics.append(metric)
-  return tfma.MetricsSpec(metrics=metrics, output_names=[head.name],
-                          example_weights=tfma.ExampleWeightOptions(weighted=True))
+  return config_pb2.MetricsSpec(metrics=metrics, output_names=[head.name],
+                                example_weights=config_pb2.ExampleWeightOptions(weighted=True))
 
 
 def slicing_specs(config):
   """The overall slice first, then one slice per feature list of evaluation.slicing."""
-  specs = [tfma.SlicingSpec()]
+  specs = [config_pb2.SlicingSpec()]
   for keys in config.evaluation.slicing:
-    spec = tfma.SlicingSpec(feature_keys=list(keys))
+    spec = config_pb2.SlicingSpec(feature_keys=list(keys))
     if spec not in specs:
       specs.append(spec)
   return specs
@@ -238,7 +225,7 @@ def slicing_specs(config):
 
 def model_spec(config):
   """The ModelSpec: head-keyed predictions, and labels / weights of every head."""
-  return tfma.ModelSpec(
+  return config_pb2.ModelSpec(
       signature_name=signatures.HEAD_OUTPUTS_SIGNATURE,
       preprocessing_function_names=[signatures.TRANSFORM_FEATURES_SIGNATURE],
       label_keys={head.name: signatures.eval_feature_key(head.name, signatures.LABEL)
@@ -249,7 +236,7 @@ def model_spec(config):
 
 def build_eval_config(config):
   """tfma.EvalConfig of a validated HeadsConfig (see the module docstring)."""
-  return tfma.EvalConfig(
+  return config_pb2.EvalConfig(
       model_specs=[model_spec(config)],
       metrics_specs=[_metrics_spec(config, head) for head in config.heads],
       slicing_specs=slicing_specs(config))

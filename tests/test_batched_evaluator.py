@@ -26,7 +26,6 @@ from components import evaluate
 from components import report
 from components import schema
 from components import signatures
-from components.evaluation import executor as executor_lib
 from components.evaluation import pipeline
 from components.evaluation import reading
 from components.evaluation import statistics
@@ -273,20 +272,32 @@ def test_a_missing_required_label_names_the_head(setup, tmp_path):
     statistics_.batch_states(np.array([example.SerializeToString()], object), [np.arange(1)])
 
 
-def test_a_corrupt_file_names_the_file_and_no_blessing_is_written(setup, tmp_path):
+def _corrupt_split(setup, tmp_path):
+  """<tmp>/examples/Split-eval with a good file and a truncated GZIP file; the latter's path."""
   data = tmp_path / 'examples' / 'Split-eval'
   good = _one_file(setup['records'][:100], str(data / 'good.gz'))
   corrupt = str(data / 'corrupt.gz')
   with open(good, 'rb') as f:
     payload = f.read()
   with open(corrupt, 'wb') as f:
-    f.write(payload[:len(payload) // 2])  # a truncated GZIP file
-  with pytest.raises(statistics.EvaluationInputError, match='corrupt.gz: cannot read'):
+    f.write(payload[:len(payload) // 2])
+  return corrupt
+
+
+def test_a_corrupt_file_names_the_file(setup, tmp_path):
+  corrupt = _corrupt_split(setup, tmp_path)
+  with pytest.raises(statistics.EvaluationInputError,
+                     match=r'corrupt.gz: cannot read TFRecords after record \d+: '):
     list(reading.read_batches(corrupt))
 
-  from tfx.types import artifact_utils
-  from tfx.types import standard_artifacts
-  from tfx.utils import proto_utils
+
+@pytest.mark.needs_tfx
+def test_a_failing_evaluation_writes_no_blessing(setup, tmp_path):
+  from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  from tfx.utils import proto_utils  # pylint: disable=g-import-not-at-top
+  from components.evaluation import executor as executor_lib  # pylint: disable=g-import-not-at-top
+  _corrupt_split(setup, tmp_path)
   examples = standard_artifacts.Examples()
   examples.uri = str(tmp_path / 'examples')
   examples.split_names = artifact_utils.encode_split_names(['eval'])
@@ -330,7 +341,9 @@ def test_a_model_without_the_signature_or_the_config_is_named(setup, tmp_path):
                  eval_config_lib.build_eval_config(config))
 
 
+@pytest.mark.needs_tfx
 def test_small_splits_run_in_process_on_direct_runner_only():
+  from components.evaluation import executor as executor_lib  # pylint: disable=g-import-not-at-top
   multi = ['--runner=DirectRunner', '--direct_running_mode=multi_processing',
            '--direct_num_workers=2']
   assert executor_lib.runner_args(multi, 1 << 20)[-2:] == [
@@ -341,9 +354,11 @@ def test_small_splits_run_in_process_on_direct_runner_only():
   assert executor_lib.runner_args([], 1 << 30) == ['--runner=DirectRunner']
 
 
+@pytest.mark.needs_tfx
 def test_slice_column_types_come_from_the_schema_input_when_wired(tmp_path):
   import penguin_support  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  from components.evaluation import executor as executor_lib  # pylint: disable=g-import-not-at-top
   schema_artifact = standard_artifacts.Schema()
   schema_artifact.uri = os.path.dirname(penguin_support.write_schema(str(tmp_path / 'schema')))
   types = executor_lib._column_types({'schema': [schema_artifact]})  # pylint: disable=protected-access

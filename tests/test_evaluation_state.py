@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
+from tensorflow_model_analysis.proto import config_pb2
 
 from components import config as config_lib
 from components import eval_config
@@ -219,7 +220,7 @@ def _example(**columns):
 
 
 def _slices(specs, records):
-  protos = [eval_config.tfma.SlicingSpec(**spec) for spec in specs]
+  protos = [config_pb2.SlicingSpec(**spec) for spec in specs]
   return {key: rows.tolist() for key, rows in slicing.Slicer(protos).slices(records)}
 
 

@@ -37,6 +37,9 @@ def test_components_and_their_wiring():
   pusher = parts['Pusher']
   assert pusher.inputs['model_blessing'] is evaluator.outputs['blessing']
   assert pipeline.metadata_connection_config.sqlite.filename_uri == '/tmp/m.sqlite'
+  # ExampleGen reads the .csv files of the data directory, not a NOTES.txt beside them.
+  splits = json.loads(parts['CsvExampleGen'].exec_properties['input_config'])['splits']
+  assert [split['pattern'] for split in splits] == ['*.csv']
 
 
 def test_evaluation_engine_tfma_selects_the_tfx_evaluator():
@@ -45,7 +48,8 @@ def test_evaluation_engine_tfma_selects_the_tfx_evaluator():
   evaluator = components(build(mapping))['Evaluator']
   assert type(evaluator) is tfx.components.Evaluator  # pylint: disable=unidiomatic-typecheck
   mapping['evaluation']['engine'] = 'fast'
-  with pytest.raises(ValueError, match=r"evaluation\.engine: must be one of \['batched', 'tfma'\]"):
+  with pytest.raises(ValueError, match=r"evaluation\.engine: must be one of 'batched' or 'tfma', "
+                     r"got 'fast'"):
     build(mapping)
 
 

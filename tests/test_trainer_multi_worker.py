@@ -1,10 +1,17 @@
-"""run_fn under MultiWorkerMirroredStrategy: two worker processes, one export, by the chief."""
+"""run_fn under MultiWorkerMirroredStrategy: two worker processes, one export, by the chief.
+
+The export of the distributed variables also serves under the session loader.
+"""
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import tensorflow as tf
+
+import penguin_support as support
+import serving_support
 from conftest import free_ports
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'trainer_worker.py')
@@ -42,4 +49,6 @@ def test_two_workers_train_together_and_only_the_chief_exports(tmp_path):
   assert other['left'] == [False]
   assert chief['weights'] == other['weights']
   assert tf.saved_model.contains_saved_model(serving)
+  examples = [support.to_example(row).SerializeToString() for row in support.csv_rows(8)]
+  serving_support.assert_serves_like_tf2(serving, {'examples': np.array(examples, dtype=object)})
   assert os.listdir(shared) and sorted(os.listdir(shared)) == ['model_run', 'serving']

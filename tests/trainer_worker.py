@@ -23,9 +23,9 @@ def main(workdir, shared, out):
   exports = []
   export = trainer.signatures.export
 
-  def recording_export(model, config, export_dir):
+  def recording_export(model, config, export_dir, *args):
     exports.append(export_dir)
-    return export(model, config, export_dir)
+    return export(model, config, export_dir, *args)
 
   trainer.signatures.export = recording_export
   mapping = support.config_data(training={'batch_size': 16, 'distribution': 'multi_worker'})

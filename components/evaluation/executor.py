@@ -22,6 +22,7 @@ packages).
 import os
 
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.proto import config_pb2
 from absl import logging
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -110,7 +111,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     if not exec_properties.get(specs.EVAL_CONFIG_KEY):
       raise ValueError('the batched Evaluator needs an eval_config (components.eval_config.'
                        'build_eval_config)')
-    eval_config = tfma.EvalConfig()
+    eval_config = config_pb2.EvalConfig()
     proto_utils.json_to_proto(exec_properties[specs.EVAL_CONFIG_KEY], eval_config)
     splits = json_utils.loads(exec_properties.get(specs.EXAMPLE_SPLITS_KEY, 'null')) or list(
         DEFAULT_SPLITS)

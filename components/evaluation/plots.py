@@ -8,12 +8,15 @@ here: the calibration histogram of binary heads and the multi-class confusion
 matrix (label against most probable class). The label/prediction sample that
 the TFMA path keeps for regression plots is not additive, so this Evaluator
 does not compute it (the report says so).
+
+TFMA's proto module is imported where a proto is built: importing it loads
+all of TFMA, and metric_set (which `heads-pipeline check` uses for metric
+names) needs only the metrics defined here.
 """
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
-from tensorflow_model_analysis.proto import metrics_for_slice_pb2
 
 CONFUSION_MATRIX_PLOT = 'confusion_matrix_plot'
 CALIBRATION_PLOT = 'calibration_plot'
@@ -76,13 +79,18 @@ class ConfusionCounts(tf_keras.metrics.Metric):
     return tf.reshape(self.counts, [self.n_classes, self.n_classes])
 
 
+def _protos():
+  from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # pylint: disable=g-import-not-at-top
+  return metrics_for_slice_pb2
+
+
 def _ratio(numerator, denominator):
   return float(numerator / denominator) if denominator else float('nan')
 
 
 def confusion_matrix_at_thresholds(auc):
   """ConfusionMatrixAtThresholds proto of a Keras AUC's state."""
-  result = metrics_for_slice_pb2.ConfusionMatrixAtThresholds()
+  result = _protos().ConfusionMatrixAtThresholds()
   counts = [np.asarray(v.numpy(), np.float64) for v in (
       auc.true_positives, auc.false_positives, auc.true_negatives, auc.false_negatives)]
   for threshold, tp, fp, tn, fn in zip(auc.thresholds, *counts):
@@ -95,7 +103,7 @@ def confusion_matrix_at_thresholds(auc):
 
 def calibration_histogram_buckets(histogram):
   """CalibrationHistogramBuckets proto of a CalibrationHistogram's state."""
-  result = metrics_for_slice_pb2.CalibrationHistogramBuckets()
+  result = _protos().CalibrationHistogramBuckets()
   edges = [-float('inf')] + [i / histogram.num_buckets for i in range(
       histogram.num_buckets + 1)] + [float('inf')]
   values = zip(histogram.weight.numpy(), histogram.weighted_label.numpy(),
@@ -111,7 +119,7 @@ def calibration_histogram_buckets(histogram):
 
 def multi_class_confusion_matrix(counts):
   """MultiClassConfusionMatrixAtThresholds proto (one matrix) of a ConfusionCounts state."""
-  result = metrics_for_slice_pb2.MultiClassConfusionMatrixAtThresholds()
+  result = _protos().MultiClassConfusionMatrixAtThresholds()
   matrix = result.matrices.add()
   values = counts.result().numpy()
   for actual, predicted in zip(*np.nonzero(values)):

@@ -1,10 +1,12 @@
 """Per batch: the metric state of every model and slice, computed in the graph.
 
 `ExportedModel(model_dir)` is one exported model: its `eval_logits`
-signature and the heads config it carries (assets.extra/heads_config.json).
-`HeadsStatistics(config)` holds the float64 metric sets of a heads config and
-one tf.function: parse the batch's labels and weight columns with the
-config's own parse spec, then for each slice (a set of row indices) zero the
+signature, the heads config it carries (assets.extra/heads_config.json) and
+the data's column types it was trained on (assets.extra/column_types.json).
+`HeadsStatistics(config, column_types)` holds the float64 metric sets of a
+heads config and one tf.function: parse the batch's labels and weight columns
+as the model's signatures parse them (`schema.tolerant_spec` with the column
+types, then `schema.model_columns`), then for each slice (a set of row indices) zero the
 metric variables, update every head's metric set with the slice's rows
 gathered (`HeadMetricSet.update`: the head's own `update_metrics`, then the
 Evaluator's additions) and read the variables out. `BatchStatistics` runs
@@ -73,6 +75,7 @@ class ExportedModel:
   def __init__(self, model_dir):
     self.model_dir = model_dir
     self.config = check_model(model_dir)
+    self.column_types = schema.read_column_types(model_dir)
     self._loaded = tf.saved_model.load(model_dir)
     self._logits = self._loaded.signatures[signatures.EVAL_LOGITS_SIGNATURE]
     outputs = sorted(self._logits.structured_outputs)
@@ -101,22 +104,24 @@ def _take(value, rows):
 class HeadsStatistics:
   """The float64 metric state of a heads config's metric sets, per slice of a batch."""
 
-  def __init__(self, config, logits_spec):
+  def __init__(self, config, logits_spec, column_types=None):
     self.config = config
+    self.column_types = column_types
     self.metric_sets = [metric_set_lib.HeadMetricSet(head) for head in config.heads]
     self.layout = state_lib.StateLayout(self.metric_sets)
     columns = {head.label for head in config.heads} | {
         head.weight_column for head in config.heads if head.weight_column}
     self._spec = {name: spec for name, spec in schema.export_spec(config).items()
                   if name in columns}
+    self._parse_spec = schema.tolerant_spec(self._spec, column_types)
     self._states = tf.function(self._compute, autograph=False, input_signature=[
         tf.TensorSpec([None], tf.string), logits_spec,
         tf.RaggedTensorSpec([None, None], tf.int64, ragged_rank=1)])
 
   def parse(self, examples):
     """Dense labels and weight columns of serialized tf.Examples, as the model's signatures parse."""
-    return schema.densify(
-        tf.io.parse_example(examples, schema.tolerant_spec(self._spec)), self._spec)
+    return schema.model_columns(tf.io.parse_example(examples, self._parse_spec), self.config,
+                                self._spec)
 
   def _update(self, features, logits, rows):
     features = {name: _take(value, rows) for name, value in features.items()}
@@ -146,7 +151,7 @@ class HeadsStatistics:
 
   def diagnose(self, examples, logits):
     """Scores a batch eagerly, head by head; raises naming the head and the bad value."""
-    parsed = tf.io.parse_example(examples, schema.tolerant_spec(self._spec))
+    parsed = tf.io.parse_example(examples, self._parse_spec)
     for head in self.config.heads:
       label = parsed[head.label]
       if head.missing_label_value is None and isinstance(label, tf.RaggedTensor):
@@ -156,7 +161,7 @@ class HeadsStatistics:
               'head {!r}: label column {!r} has no value in {} example(s), and the head has '
               'missing_label: error (missing_label: mask skips them)'.format(
                   head.name, head.label, empty))
-    features = schema.densify(parsed, self._spec)
+    features = schema.model_columns(parsed, self.config, self._spec)
     for metric_set in self.metric_sets:
       head = metric_set.config
       try:
@@ -191,9 +196,10 @@ class BatchStatistics:
     self.statistics = {}
     shared = []
     for name, model in self.models.items():
-      match = next((s for s in shared if s.config == model.config), None)
+      match = next((s for s in shared if (s.config, s.column_types) == (
+          model.config, model.column_types)), None)
       if match is None:
-        match = HeadsStatistics(model.config, model.logits_spec())
+        match = HeadsStatistics(model.config, model.logits_spec(), model.column_types)
         shared.append(match)
       self.statistics[name] = match
     self._lock = threading.Lock()

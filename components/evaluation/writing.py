@@ -13,6 +13,7 @@ import apache_beam as beam
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis import constants as tfma_constants
 from tensorflow_model_analysis.evaluators import metrics_validator
+from tensorflow_model_analysis.proto import config_pb2
 from tensorflow_model_analysis.slicer import slicer_lib
 from tensorflow_model_analysis.writers import eval_config_writer
 from tensorflow_model_analysis.writers import metrics_plots_and_validations_writer
@@ -27,7 +28,7 @@ def threshold_slice_specs(eval_config):
     for spec, _ in per_slice:
       if spec is None:
         return None
-      if isinstance(spec, tfma.SlicingSpec):
+      if isinstance(spec, config_pb2.SlicingSpec):
         specs.append(slicer_lib.SingleSliceSpec(spec=spec))
   return specs
 
