@@ -163,14 +163,14 @@ def logits_by_record(model_dir, data_pattern, batch_size=BATCH_SIZE):
   return result
 
 
-def heads_own_metrics(logits, config, records, dtype=tf.float64):
+def heads_own_metrics(logits, config, records, dtype=tf.float64, column_types=None):
   """{head: {name: value}} of each head's own metrics(dtype) + update_metrics on the records.
 
   logits: {serialized example: {head: logits}}; labels and weights parsed as
-  the exported signatures parse them (an empty value list is a missing value).
+  the exported signatures parse them (an empty value list is a missing value;
+  `column_types`, the model's `schema.read_column_types`, for integer columns).
   """
-  spec = schema.export_spec(config)
-  features = schema.densify(tf.io.parse_example(records, schema.tolerant_spec(spec)), spec)
+  features = schema.example_parser(config, column_types)(tf.constant(records))
   labels = {head.name: features[head.label] for head in config.heads}
   results = {}
   for head_config in config.heads:

@@ -19,6 +19,7 @@ import serving_support as serving
 from components import config as config_lib
 from components import eval_config
 from components import evaluate
+from components import schema
 from pipelines import penguin
 from pipelines import results
 
@@ -153,7 +154,8 @@ def test_the_evaluator_equals_the_heads_own_metrics_and_the_tfma_path(runs, tmp_
   assert len(slices) == 4, slices  # overall and three islands
   for slice_ in slices:
     rows = batched_support.slice_rows(records, slice_)
-    own = batched_support.heads_own_metrics(logits, config, [records[i] for i in rows])
+    own = batched_support.heads_own_metrics(logits, config, [records[i] for i in rows],
+                                            column_types=schema.read_column_types(model))
     for head, metrics in own.items():
       for name, value in metrics.items():
         np.testing.assert_allclose(values[(slice_, '', head, name, False)], value, rtol=1e-6,

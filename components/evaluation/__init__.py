@@ -6,6 +6,8 @@ One idea per module, in the order the data flows:
   slicing.py     the rows of each slice of a batch, found on whole columns
   metric_set.py  what is computed for one head: its own metrics, the Evaluator's
                  additions and plot statistics
+  thresholds.py  the config's thresholds per head and metric, checked against
+                 those metric names (without TFMA, for `heads-pipeline check`)
   state.py       a model's metric state as one additive float64 vector
   statistics.py  per batch: every model's state per slice, in one graph call per model
   combine.py     summing states per slice; sums to metrics, diffs and plots
