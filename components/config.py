@@ -416,6 +416,9 @@ class EvaluationConfig(_Section):
       {}, 'Blessing gates per head name; a model is blessed when every head passes.')
   slicing: List[List[str]] = _field(
       [[]], 'Slices: each a list of feature columns ([] = all examples).')
+  engine: Literal['batched', 'tfma'] = _field(
+      'batched', 'batched: the heads\' own metrics on batches (components/evaluation); tfma: '
+                 "TFX's TFMA Evaluator, the cross-check.")
 
 
 class HeadsConfig(_Section):

@@ -5,10 +5,13 @@ and weights from the `transform_features` signature (both added at export by
 components/signatures.py). Every head gets a weight key: it holds the weight
 column times the head's label mask, so masked labels count in no metric.
 
-One MetricsSpec per head (output_names=[head]) mirrors that head's own metric
-set under the head's key names ('auc', 'accuracy/positive_threshold_0.5',
-'auc/class1', ...), plus example counts, MSE/MAE for regression heads and the
-plots the report draws. Thresholds gate the overall slice of each head.
+One MetricsSpec per head (output_names=[head]) mirrors the head's metric set
+of the Evaluator (components/evaluation/metric_set.py: the head's own keys
+'auc', 'accuracy/positive_threshold_0.5', 'auc/class1', ..., plus example
+counts, MSE/MAE for regression heads and per-class metrics for multi-class
+heads) in TFMA metrics, and the plots the report draws. The same EvalConfig
+drives both engines; thresholds gate the overall slice of each head, on
+metric names checked against that metric set.
 """
 
 import json
@@ -18,22 +21,24 @@ from tensorflow_model_analysis.proto import config_pb2
 
 from components import signatures
 from components import tfma_metrics
-from components.config import ConfigError
+from components.evaluation import metric_set
+from components.evaluation import plots
+from components.evaluation import thresholds
 from heads.keys import MetricKeys
 
 AUC_THRESHOLDS = 200  # the head's (Keras) AUC default
 CHANGE_EPSILON = 1e-10  # a change threshold with a direction only: no worse than the baseline
 
-EXAMPLE_COUNT = 'example_count'
-MISSING_LABEL_COUNT = 'missing_label_count'
-MEAN_SQUARED_ERROR = 'mean_squared_error'
-MEAN_ABSOLUTE_ERROR = 'mean_absolute_error'
-SAMPLE = 'label_prediction_sample'
-CONFUSION_MATRIX_PLOT = 'confusion_matrix_plot'
-CALIBRATION_PLOT = 'calibration_plot'
-MULTI_CLASS_CONFUSION_MATRIX_PLOT = 'multi_class_confusion_matrix_plot'
+EXAMPLE_COUNT = metric_set.EXAMPLE_COUNT
+MISSING_LABEL_COUNT = metric_set.MISSING_LABEL_COUNT
+MEAN_SQUARED_ERROR = metric_set.MEAN_SQUARED_ERROR
+MEAN_ABSOLUTE_ERROR = metric_set.MEAN_ABSOLUTE_ERROR
+SAMPLE = 'label_prediction_sample'  # TFMA path only: regression heads' report plots
+CONFUSION_MATRIX_PLOT = plots.CONFUSION_MATRIX_PLOT
+CALIBRATION_PLOT = plots.CALIBRATION_PLOT
+MULTI_CLASS_CONFUSION_MATRIX_PLOT = plots.MULTI_CLASS_CONFUSION_MATRIX_PLOT
 
-_REGRESSION_TYPES = ('regression', 'poisson_regression', 'logistic_regression')
+_REGRESSION_TYPES = metric_set.REGRESSION_TYPES
 _DIRECTIONS = {'higher_is_better': config_pb2.MetricDirection.HIGHER_IS_BETTER,
                'lower_is_better': config_pb2.MetricDirection.LOWER_IS_BETTER}
 
@@ -52,11 +57,7 @@ def _metric_config(entry):
                                  config=json.dumps(config, sort_keys=True))
 
 
-def _class_suffix(head, class_id):
-  """'class1', or the vocabulary name, as the head's class-based metric keys."""
-  if head.label_vocabulary:
-    return head.label_vocabulary[class_id]
-  return 'class{}'.format(class_id)
+_class_suffix = metric_set.class_suffix
 
 
 def _class_ids(head):
@@ -135,7 +136,7 @@ def _multi_label_metrics(head):
 
 
 def head_metric_entries(head):
-  """(class_name, module, config) of every metric of the head, in the head's key order."""
+  """(class_name, module, config) of the TFMA metric of every name in head_metric_names(head)."""
   if head.type in _REGRESSION_TYPES:
     return _regression_metrics(head) + _counts()
   if head.type == 'binary':
@@ -146,8 +147,12 @@ def head_metric_entries(head):
 
 
 def head_metric_names(head):
-  """The scalar metric names the Evaluator computes for a head (thresholds may use these)."""
-  return [config['name'] for _, _, config in head_metric_entries(head)]
+  """The scalar metric names the Evaluator computes for a head (thresholds may use these).
+
+  The metric set of components/evaluation/metric_set.py, in the head's order;
+  the TFMA path computes the same names (head_metric_entries).
+  """
+  return metric_set.metric_names(head)
 
 
 def head_plot_entries(head):
@@ -166,22 +171,15 @@ def head_plot_entries(head):
   return [_stock('ConfusionMatrixPlot', CONFUSION_MATRIX_PLOT, num_thresholds=AUC_THRESHOLDS)]
 
 
-def _metric_threshold(items, path):
-  """One tfma.MetricThreshold from the config entries that name the same metric."""
+def _metric_threshold(items):
+  """One tfma.MetricThreshold from the (checked) config entries that name the same metric."""
   threshold = config_pb2.MetricThreshold()
-  for item, item_path in items:
-    if item.lower_bound is not None or item.upper_bound is not None:
-      if threshold.HasField('value_threshold'):
-        raise ConfigError('{}: a second value bound for metric {!r} (first in {})'.format(
-            item_path, item.metric, path))
-      if item.lower_bound is not None:
-        threshold.value_threshold.lower_bound.value = item.lower_bound
-      if item.upper_bound is not None:
-        threshold.value_threshold.upper_bound.value = item.upper_bound
+  for item, _ in items:
+    if item.lower_bound is not None:
+      threshold.value_threshold.lower_bound.value = item.lower_bound
+    if item.upper_bound is not None:
+      threshold.value_threshold.upper_bound.value = item.upper_bound
     if item.change_direction is not None:
-      if threshold.HasField('change_threshold'):
-        raise ConfigError('{}: a second change threshold for metric {!r} (first in {})'.format(
-            item_path, item.metric, path))
       change = threshold.change_threshold
       change.direction = _DIRECTIONS[item.change_direction]
       absolute = item.change_absolute
@@ -197,15 +195,8 @@ def _metric_threshold(items, path):
 
 def _thresholds_by_metric(config, head):
   """{metric name: tfma.MetricThreshold} of one head, checked against its metric names."""
-  names = head_metric_names(head)
-  grouped = {}
-  for i, item in enumerate(config.evaluation.thresholds.get(head.name, [])):
-    path = 'evaluation.thresholds.{}[{}].metric'.format(head.name, i)
-    if item.metric not in names:
-      raise ConfigError('{}: {!r} is not a metric of {} head {!r}; choose one of {}'.format(
-          path, item.metric, head.type, head.name, names))
-    grouped.setdefault(item.metric, []).append((item, path))
-  return {metric: _metric_threshold(items, items[0][1]) for metric, items in grouped.items()}
+  return {metric: _metric_threshold(items)
+          for metric, items in thresholds.grouped(config, head).items()}
 
 
 def _metrics_spec(config, head):

@@ -1,8 +1,11 @@
-"""Run the per-head evaluation outside TFX, as the Evaluator component runs it.
+"""Run the TFMA path's per-head evaluation outside TFX, as TFX's TFMA Evaluator runs it.
 
 `run_evaluation` evaluates an exported model (optionally against a baseline)
 on TFRecord files of tf.Examples with the EvalConfig of the heads config, and
 writes the same output the Evaluator writes (metrics, plots, validation).
+`evaluation.engine: tfma` selects this path in the pipeline;
+components.evaluation.pipeline.run_evaluation is the batched engine's
+counterpart.
 """
 
 import tensorflow_model_analysis as tfma

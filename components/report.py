@@ -1,10 +1,13 @@
-"""Per-head report of an Evaluator (TFMA) output: one HTML page and PNG plots per head.
+"""Per-head report of an Evaluator output: one HTML page and PNG plots per head.
 
-For each head: its metrics on the overall slice (with the baseline and the
-change when there was one, and each threshold's outcome), ROC and PR curves
-for classification heads (plus calibration for binary heads and the confusion
-matrix for multi-class heads), calibration and residuals for regression heads
-(from the evaluation's label/prediction sample), and its metrics per slice.
+Reads what either engine writes (TFMA's result files). For each head: its
+metrics on the overall slice (with the baseline and the change when there was
+one, and each threshold's outcome), ROC and PR curves for classification
+heads (plus calibration for binary heads and the confusion matrix for
+multi-class heads), calibration and residuals for regression heads (from the
+label/prediction sample, which only the TFMA engine keeps), and its metrics
+per slice. A plot the evaluation has no data for is named as absent, with
+the reason.
 """
 
 import html
@@ -243,32 +246,56 @@ def _plot_with(plots, name, field):
   return None
 
 
-def head_plots(evaluation, head, out_dir, thresholds=()):
-  """Writes the head's PNGs into out_dir; returns their file names."""
+_NO_SAMPLE = ('calibration and residual plots: absent. They need a sample of labels and '
+              'predictions, which the batched Evaluator does not keep (its statistics are '
+              'sums); evaluation.engine: tfma computes it.')
+
+
+def head_plots(evaluation, head, out_dir, thresholds=(), absent=None):
+  """Writes the head's PNGs into out_dir; returns their file names.
+
+  `absent`, a list, gets a sentence for each plot of the head the evaluation
+  has no data for.
+  """
+  absent = [] if absent is None else absent
   prefix = 'head_' + ''.join(c if c.isalnum() else '_' for c in head.name)
   plots = evaluation.head_plots(head.name)
   metrics = evaluation.head_metrics(head.name)
   files = []
+
+  def missing(what):
+    absent.append('{}: absent, this evaluation has no data for it.'.format(what))
+
   if head.type == 'multi_class':
     classes = head.label_vocabulary or ['class{}'.format(i) for i in range(head.n_classes)]
     curves = {name: plots[eval_config.CONFUSION_MATRIX_PLOT + '/' + name]
               for name in classes if eval_config.CONFUSION_MATRIX_PLOT + '/' + name in plots}
     if curves:
       files.append(_roc_pr(curves, out_dir, prefix, head.name))
+    else:
+      missing('ROC and PR curves per class')
     matrix = _plot_with(plots, eval_config.MULTI_CLASS_CONFUSION_MATRIX_PLOT,
                         'multi_class_confusion_matrix_at_thresholds')
     if matrix is not None:
       files.append(_confusion_matrix(matrix, classes, out_dir, prefix, head.name))
+    else:
+      missing('confusion matrix')
   elif head.type in ('binary', 'multi_label'):
     matrices = _plot_with(plots, eval_config.CONFUSION_MATRIX_PLOT,
                           'confusion_matrix_at_thresholds')
     if matrices is not None:
       files.append(_roc_pr({head.name: matrices}, out_dir, prefix, head.name))
+    else:
+      missing('ROC and PR curves')
     buckets = _plot_with(plots, eval_config.CALIBRATION_PLOT, 'calibration_histogram_buckets')
     if buckets is not None:
       files.append(_calibration_buckets(buckets, out_dir, prefix, head.name))
+    elif head.type == 'binary':
+      missing('calibration')
   elif isinstance(metrics.get(eval_config.SAMPLE), bytes):
     files.append(_regression_plots(metrics[eval_config.SAMPLE], out_dir, prefix, head.name))
+  elif metrics:
+    absent.append(_NO_SAMPLE)
   files.append(_slice_plot(evaluation, head, _slice_names(head, thresholds), out_dir, prefix))
   return [f for f in files if f]
 
@@ -289,6 +316,7 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; font-size:
 th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 .pass { color: #176117; font-weight: bold; } .fail { color: #b00020; font-weight: bold; }
 img { margin: 4px; border: 1px solid #eee; }
+.absent { color: #666; font-style: italic; }
 """
 
 
@@ -386,8 +414,10 @@ def write_report(evaluation_uri, config, out_dir):
         '<a href="#{0}">{0}</a>'.format(html.escape(head.name)), head.type,
         _fmt(overall.get(eval_config.EXAMPLE_COUNT)),
         _fmt(overall.get(eval_config.MISSING_LABEL_COUNT)), _head_status(evaluation, head, items)])
+    absent = []
     images = ''.join('<img src="{}">'.format(html.escape(f))
-                     for f in head_plots(evaluation, head, out_dir, items))
+                     for f in head_plots(evaluation, head, out_dir, items, absent))
+    images += ''.join('<p class="absent">{}</p>'.format(html.escape(a)) for a in absent)
     sections.append(
         '<h2 id="{name}">{name} <small>({type}, label {label})</small></h2>\n'
         '<h3>Metrics (overall slice)</h3>\n{metrics}\n<h3>Plots</h3>\n{images}\n'

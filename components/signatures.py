@@ -1,21 +1,32 @@
-"""Signatures the Trainer adds beside the head's own, for TFMA.
+"""Signatures the Trainer adds beside the head's own, for the Evaluators.
 
-`head_outputs` returns one prediction per head. `transform_features` returns,
-per head, what the head itself uses to score that prediction: the processed
-label, the unreduced loss, the example weight (weight column x label
-presence) and whether the example is labelled. TFMA reads labels and weights
-from it (`preprocessing_function_names`), so masked labels reach every metric
-with weight 0, and `average_loss` is the head's own loss function.
+`eval_logits` returns each head's logits: the batched Evaluator
+(components/evaluation) scores them with the heads the exported model carries
+in `assets.extra/heads_config.json`, parsing labels and weights itself.
+
+For TFMA, `head_outputs` returns one prediction per head, and
+`transform_features` returns, per head, what the head itself uses to score
+that prediction: the processed label, the unreduced loss, the example weight
+(weight column x label presence) and whether the example is labelled. TFMA
+reads labels and weights from it (`preprocessing_function_names`), so masked
+labels reach every metric with weight 0, and `average_loss` is the head's own
+loss function.
 """
+
+import json
+import os
 
 import tensorflow as tf
 
+from components import config as config_lib
 from components import schema
 from heads import export as export_lib
 from heads.keys import PredictionKeys
 
+EVAL_LOGITS_SIGNATURE = 'eval_logits'
 HEAD_OUTPUTS_SIGNATURE = 'head_outputs'
 TRANSFORM_FEATURES_SIGNATURE = 'transform_features'
+HEADS_CONFIG_ASSET = os.path.join('assets.extra', 'heads_config.json')
 
 LABEL = 'label'
 LOSS = 'loss'
@@ -50,6 +61,16 @@ def head_outputs(config):
   return build
 
 
+def eval_logits(config):
+  """fn(model, features) -> {head_name: logits}, for `export_saved_model(extra_signatures=)`."""
+
+  def build(model, features):
+    logits = _logits_by_head(model, features)
+    return {head.name: logits[head.name] for head in config.heads}
+
+  return build
+
+
 def _sub_heads(head):
   return list(head.heads) if hasattr(head, 'heads') else [head]
 
@@ -72,8 +93,7 @@ def eval_parts(head, logits, labels, features):
   is present, else 0. ([B]).
   """
   # The head's own label processing, loss and weights (the same as its metrics use).
-  _, processed, loss, weights, present = head._loss_parts(  # pylint: disable=protected-access
-      logits, labels, features)
+  _, processed, loss, weights, present = head.loss_parts(logits, labels, features)
   weights = tf.broadcast_to(tf.cast(weights, tf.float32), tf.shape(loss))
   if present is None:
     labelled = tf.ones(tf.shape(loss)[:1], tf.float32)
@@ -104,9 +124,44 @@ def transform_features(config):
 
 
 def extra_signatures(config):
-  """Both TFMA signatures, for `heads.export.export_saved_model(extra_signatures=)`."""
-  return {HEAD_OUTPUTS_SIGNATURE: head_outputs(config),
+  """The Evaluators' signatures, for `heads.export.export_saved_model(extra_signatures=)`."""
+  return {EVAL_LOGITS_SIGNATURE: eval_logits(config),
+          HEAD_OUTPUTS_SIGNATURE: head_outputs(config),
           TRANSFORM_FEATURES_SIGNATURE: transform_features(config)}
+
+
+def config_data_of_model(config):
+  """The mapping an exported model keeps of its config: all but the evaluation gates.
+
+  `config_lib.parse_config` reads it back. The gates belong to the pipeline
+  that evaluates the model, not to the model.
+  """
+  data = config.to_dict()
+  data.pop('evaluation', None)
+  return data
+
+
+def write_heads_config(config, export_dir):
+  """Writes <export_dir>/assets.extra/heads_config.json, the heads the model was trained with."""
+  path = os.path.join(export_dir, HEADS_CONFIG_ASSET)
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  with tf.io.gfile.GFile(path, 'w') as f:
+    f.write(json.dumps(config_data_of_model(config), indent=1, sort_keys=True))
+  return path
+
+
+def read_heads_config(model_dir):
+  """The HeadsConfig an exported model carries; a clear error naming the path if it has none."""
+  path = os.path.join(model_dir, HEADS_CONFIG_ASSET)
+  if not tf.io.gfile.exists(path):
+    raise ValueError('{}: the model carries no heads config ({} is missing). Export it with '
+                     'components.signatures.export, which writes it.'.format(model_dir, path))
+  with tf.io.gfile.GFile(path) as f:
+    text = f.read()
+  try:
+    return config_lib.parse_config(json.loads(text))
+  except (ValueError, config_lib.ConfigError) as error:
+    raise ValueError('{}: invalid heads config: {}'.format(path, error)) from None
 
 
 class _DenseInputs:
@@ -133,15 +188,17 @@ def _on_model_columns(build, to_model_columns):
 
 
 def export(model, config, export_dir, column_types=None):
-  """Exports a trained HeadModel for serving and for the Evaluator.
+  """Exports a trained HeadModel for serving and for the Evaluators.
 
   Signatures parse serialized tf.Examples with `schema.export_spec` (labels
-  optional), and include `head_outputs` and `transform_features`. They parse
-  tolerantly (`schema.tolerant_spec`): an empty value list, as CsvExampleGen
-  writes for an empty CSV field, is a missing value like an absent feature.
-  `column_types` (the data schema's INT / FLOAT / BYTES per column) makes each
-  column parse as the data stores it; it is recorded with the model
-  (`schema.read_column_types`), so other readers parse the same way.
+  optional), and include `eval_logits`, `head_outputs` and
+  `transform_features`. They parse tolerantly (`schema.tolerant_spec`): an
+  empty value list, as CsvExampleGen writes for an empty CSV field, is a
+  missing value like an absent feature. `column_types` (the data schema's
+  INT / FLOAT / BYTES per column) makes each column parse as the data stores
+  it; it is recorded with the model (`schema.read_column_types`), so other
+  readers parse the same way. The heads config goes into
+  `assets.extra/heads_config.json`.
   """
   spec = schema.export_spec(config)
 
@@ -156,4 +213,5 @@ def export(model, config, export_dir, column_types=None):
       default_head=config.serving_default_head, extra_signatures=extras)
   if column_types:
     schema.write_column_types(export_dir, column_types)
+  write_heads_config(config, export_dir)
   return export_dir

@@ -1,5 +1,6 @@
 """The Head interface, and the loss / metrics / spec pipeline shared by single heads."""
 
+import collections
 import contextlib
 
 import tensorflow as tf
@@ -9,6 +10,9 @@ from heads import metrics as metrics_lib
 from heads.keys import MetricKeys
 from heads.keys import ModeKeys
 from heads.spec import EstimatorSpec
+
+LossParts = collections.namedtuple(
+    'LossParts', ['logits', 'labels', 'unweighted_loss', 'weights', 'present'])
 
 
 class Head:
@@ -22,7 +26,8 @@ class Head:
   """
 
   _PUBLIC_METHODS = ('loss', 'replica_loss', 'replica_loss_and_count', 'replica_head_losses',
-                     'predictions', 'metrics', 'update_metrics', 'create_estimator_spec')
+                     'predictions', 'metrics', 'update_metrics', 'loss_parts',
+                     'create_estimator_spec')
 
   def __init_subclass__(cls, **kwargs):
     """Keeps AutoGraph out of head code: it runs as written inside tf.function."""
@@ -63,7 +68,8 @@ class Head:
   def predictions(self, logits, keys=None):
     raise NotImplementedError
 
-  def metrics(self, regularization_losses=None):
+  def metrics(self, regularization_losses=None, *, dtype=None):
+    """The head's metric objects keyed like tf.estimator; `dtype` of their state (float32)."""
     raise NotImplementedError
 
   def update_metrics(self, eval_metrics, features, logits, labels, mode=None,
@@ -252,7 +258,17 @@ class SingleHead(Head):
     labels, present = self._labels_and_presence(logits, labels)
     unweighted_loss = self._unweighted_loss(logits, labels, features)
     weights = self._weights(logits, features, present)
-    return logits, labels, unweighted_loss, weights, present
+    return LossParts(logits, labels, unweighted_loss, weights, present)
+
+  def loss_parts(self, logits, labels, features=None):
+    """What the loss and the metrics score, per example: a `LossParts`.
+
+    logits (checked), the processed labels (class ids, 0/1 or floats), the
+    unreduced loss, the weights (weight column x label presence) and the
+    presence mask (None without missing labels). Evaluators that need more
+    than `update_metrics` (counts, errors) read the head's own values here.
+    """
+    return self._loss_parts(logits, labels, features)
 
   def loss(self, labels, logits, features=None, mode=None, regularization_losses=None):
     """Reduced weighted loss, plus the sum of `regularization_losses`."""
@@ -304,11 +320,11 @@ class SingleHead(Head):
         eval_metrics, self._summary_key(MetricKeys.LOSS_REGULARIZATION), regularization_losses)
     return eval_metrics
 
-  def _base_metrics(self, regularization_losses):
+  def _base_metrics(self, regularization_losses, dtype=None):
     eval_metrics = {}
     if regularization_losses is not None:
       key = self._summary_key(MetricKeys.LOSS_REGULARIZATION)
-      eval_metrics[key] = metrics_lib.Mean(name=key)
+      eval_metrics[key] = metrics_lib.Mean(name=key, dtype=dtype)
     return eval_metrics
 
   def create_estimator_spec(self, features, mode, logits, labels=None, optimizer=None,

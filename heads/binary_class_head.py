@@ -82,21 +82,25 @@ class BinaryClassHead(base_head.SingleHead):
     }
     return {key: computed[key]() for key in _VALID_KEYS if key in keys}
 
-  def metrics(self, regularization_losses=None):
+  def metrics(self, regularization_losses=None, *, dtype=None):
     """The binary metric set, plus one accuracy/precision/recall per threshold."""
     key = self._summary_key
-    eval_metrics = self._base_metrics(regularization_losses)
+    eval_metrics = self._base_metrics(regularization_losses, dtype)
     for name in (MetricKeys.LOSS_MEAN, MetricKeys.PREDICTION_MEAN, MetricKeys.LABEL_MEAN):
-      eval_metrics[key(name)] = metrics_lib.Mean(name=key(name))
-    eval_metrics[key(MetricKeys.ACCURACY)] = metrics_lib.Accuracy(name=key(MetricKeys.ACCURACY))
+      eval_metrics[key(name)] = metrics_lib.Mean(name=key(name), dtype=dtype)
+    eval_metrics[key(MetricKeys.ACCURACY)] = metrics_lib.Accuracy(name=key(MetricKeys.ACCURACY),
+                                                                  dtype=dtype)
     eval_metrics[key(MetricKeys.PRECISION)] = metrics_lib.Precision(
-        name=key(MetricKeys.PRECISION))
-    eval_metrics[key(MetricKeys.RECALL)] = metrics_lib.Recall(name=key(MetricKeys.RECALL))
+        name=key(MetricKeys.PRECISION), dtype=dtype)
+    eval_metrics[key(MetricKeys.RECALL)] = metrics_lib.Recall(name=key(MetricKeys.RECALL),
+                                                              dtype=dtype)
     eval_metrics[key(MetricKeys.ACCURACY_BASELINE)] = metrics_lib.AccuracyBaseline(
-        eval_metrics[key(MetricKeys.LABEL_MEAN)], name=key(MetricKeys.ACCURACY_BASELINE))
-    eval_metrics[key(MetricKeys.AUC)] = metrics_lib.AUC(name=key(MetricKeys.AUC))
-    eval_metrics[key(MetricKeys.AUC_PR)] = metrics_lib.AUC(curve='PR', name=key(MetricKeys.AUC_PR))
-    eval_metrics.update(metrics_lib.threshold_metrics(key, self._thresholds))
+        eval_metrics[key(MetricKeys.LABEL_MEAN)], name=key(MetricKeys.ACCURACY_BASELINE),
+        dtype=dtype)
+    eval_metrics[key(MetricKeys.AUC)] = metrics_lib.AUC(name=key(MetricKeys.AUC), dtype=dtype)
+    eval_metrics[key(MetricKeys.AUC_PR)] = metrics_lib.AUC(curve='PR', name=key(MetricKeys.AUC_PR),
+                                                           dtype=dtype)
+    eval_metrics.update(metrics_lib.threshold_metrics(key, self._thresholds, dtype))
     return eval_metrics
 
   def _update_head_metrics(self, eval_metrics, logits, labels, unweighted_loss, weights):

@@ -3,6 +3,11 @@
 They are `tf_keras` (Keras 2) metric objects, as in tf.estimator 2.15, so the
 values match the originals to the last bit. They are plain stateful TF objects
 and work eagerly, inside `tf.function` and inside a Keras 3 model.
+
+Every head's `metrics(dtype=...)` passes `dtype` to each metric it creates
+(default float32, as the originals). The Evaluator asks for float64, so a
+metric's state summed over many batches does not depend on where the batches
+split.
 """
 
 import tensorflow as tf
@@ -68,14 +73,16 @@ def _threshold_keys(summary_key, threshold):
           summary_key(MetricKeys.RECALL_AT_THRESHOLD % threshold))
 
 
-def threshold_metrics(summary_key, thresholds):
+def threshold_metrics(summary_key, thresholds, dtype=None):
   """accuracy / precision / recall at each positive threshold, keyed like tf.estimator."""
   eval_metrics = {}
   for threshold in thresholds:
     accuracy_key, precision_key, recall_key = _threshold_keys(summary_key, threshold)
-    eval_metrics[accuracy_key] = BinaryAccuracy(name=accuracy_key, threshold=threshold)
-    eval_metrics[precision_key] = Precision(name=precision_key, thresholds=threshold)
-    eval_metrics[recall_key] = Recall(name=recall_key, thresholds=threshold)
+    eval_metrics[accuracy_key] = BinaryAccuracy(name=accuracy_key, threshold=threshold,
+                                                dtype=dtype)
+    eval_metrics[precision_key] = Precision(name=precision_key, thresholds=threshold,
+                                            dtype=dtype)
+    eval_metrics[recall_key] = Recall(name=recall_key, thresholds=threshold, dtype=dtype)
   return eval_metrics
 
 

@@ -93,12 +93,14 @@ class MultiClassHead(base_head.SingleHead):
     }
     return {key: computed[key]() for key in _VALID_KEYS if key in keys}
 
-  def metrics(self, regularization_losses=None):
+  def metrics(self, regularization_losses=None, *, dtype=None):
     """average_loss and accuracy (+ regularization_loss)."""
     key = self._summary_key
-    eval_metrics = self._base_metrics(regularization_losses)
-    eval_metrics[key(MetricKeys.LOSS_MEAN)] = metrics_lib.Mean(name=key(MetricKeys.LOSS_MEAN))
-    eval_metrics[key(MetricKeys.ACCURACY)] = metrics_lib.Accuracy(name=key(MetricKeys.ACCURACY))
+    eval_metrics = self._base_metrics(regularization_losses, dtype)
+    eval_metrics[key(MetricKeys.LOSS_MEAN)] = metrics_lib.Mean(name=key(MetricKeys.LOSS_MEAN),
+                                                               dtype=dtype)
+    eval_metrics[key(MetricKeys.ACCURACY)] = metrics_lib.Accuracy(name=key(MetricKeys.ACCURACY),
+                                                                  dtype=dtype)
     return eval_metrics
 
   def _update_head_metrics(self, eval_metrics, logits, labels, unweighted_loss, weights):

@@ -181,16 +181,16 @@ class MultiHead(base_head.Head):
           predictions[(head.name, key)] = value
     return predictions
 
-  def metrics(self, regularization_losses=None):
+  def metrics(self, regularization_losses=None, *, dtype=None):
     """loss/<head> for each head, every head's own metrics, and regularization_loss."""
     eval_metrics = {}
     if regularization_losses is not None:
       key = self._summary_key(MetricKeys.LOSS_REGULARIZATION)
-      eval_metrics[key] = metrics_lib.Mean(name=key)
+      eval_metrics[key] = metrics_lib.Mean(name=key, dtype=dtype)
     for head in self._heads:
       key = '{}/{}'.format(MetricKeys.LOSS, head.name)
-      eval_metrics[key] = metrics_lib.Mean(name=key)
-      eval_metrics.update(head.metrics())
+      eval_metrics[key] = metrics_lib.Mean(name=key, dtype=dtype)
+      eval_metrics.update(head.metrics(dtype=dtype))
     return eval_metrics
 
   def update_metrics(self, eval_metrics, features, logits, labels, mode=None,

@@ -134,19 +134,21 @@ class MultiLabelHead(base_head.SingleHead):
                MetricKeys.AUC_AT_NAME % class_name, MetricKeys.AUC_PR_AT_NAME % class_name)
     return tuple(self._summary_key(name) for name in names)
 
-  def metrics(self, regularization_losses=None):
+  def metrics(self, regularization_losses=None, *, dtype=None):
     """average_loss, auc, auc_precision_recall, per-threshold and per-class metrics."""
     key = self._summary_key
-    eval_metrics = self._base_metrics(regularization_losses)
-    eval_metrics[key(MetricKeys.LOSS_MEAN)] = metrics_lib.Mean(name=key(MetricKeys.LOSS_MEAN))
-    eval_metrics[key(MetricKeys.AUC)] = metrics_lib.AUC(name=key(MetricKeys.AUC))
-    eval_metrics[key(MetricKeys.AUC_PR)] = metrics_lib.AUC(curve='PR', name=key(MetricKeys.AUC_PR))
-    eval_metrics.update(metrics_lib.threshold_metrics(key, self._thresholds))
+    eval_metrics = self._base_metrics(regularization_losses, dtype)
+    eval_metrics[key(MetricKeys.LOSS_MEAN)] = metrics_lib.Mean(name=key(MetricKeys.LOSS_MEAN),
+                                                               dtype=dtype)
+    eval_metrics[key(MetricKeys.AUC)] = metrics_lib.AUC(name=key(MetricKeys.AUC), dtype=dtype)
+    eval_metrics[key(MetricKeys.AUC_PR)] = metrics_lib.AUC(curve='PR', name=key(MetricKeys.AUC_PR),
+                                                           dtype=dtype)
+    eval_metrics.update(metrics_lib.threshold_metrics(key, self._thresholds, dtype))
     for class_id in self._classes_for_class_based_metrics:
       prob_key, auc_key, auc_pr_key = self._class_metric_keys(class_id)
-      eval_metrics[prob_key] = metrics_lib.Mean(name=prob_key)
-      eval_metrics[auc_key] = metrics_lib.AUC(name=auc_key)
-      eval_metrics[auc_pr_key] = metrics_lib.AUC(curve='PR', name=auc_pr_key)
+      eval_metrics[prob_key] = metrics_lib.Mean(name=prob_key, dtype=dtype)
+      eval_metrics[auc_key] = metrics_lib.AUC(name=auc_key, dtype=dtype)
+      eval_metrics[auc_pr_key] = metrics_lib.AUC(curve='PR', name=auc_pr_key, dtype=dtype)
     return eval_metrics
 
   def _update_head_metrics(self, eval_metrics, logits, labels, unweighted_loss, weights):

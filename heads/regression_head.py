@@ -73,11 +73,12 @@ class RegressionHead(base_head.SingleHead):
       predictions = {k: v for k, v in predictions.items() if k in keys}
     return predictions
 
-  def metrics(self, regularization_losses=None):
+  def metrics(self, regularization_losses=None, *, dtype=None):
     """average_loss, prediction/mean, label/mean (+ regularization_loss)."""
-    eval_metrics = self._base_metrics(regularization_losses)
+    eval_metrics = self._base_metrics(regularization_losses, dtype)
     for key in (MetricKeys.LOSS_MEAN, MetricKeys.PREDICTION_MEAN, MetricKeys.LABEL_MEAN):
-      eval_metrics[self._summary_key(key)] = metrics_lib.Mean(name=self._summary_key(key))
+      eval_metrics[self._summary_key(key)] = metrics_lib.Mean(name=self._summary_key(key),
+                                                              dtype=dtype)
     return eval_metrics
 
   def _update_head_metrics(self, eval_metrics, logits, labels, unweighted_loss, weights):

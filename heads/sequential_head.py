@@ -126,8 +126,8 @@ class SequentialHeadWrapper(base_head.Head):
   def predictions(self, logits, keys=None):
     return self._static_head.predictions(logits, keys)
 
-  def metrics(self, regularization_losses=None):
-    return self._static_head.metrics(regularization_losses)
+  def metrics(self, regularization_losses=None, *, dtype=None):
+    return self._static_head.metrics(regularization_losses, dtype=dtype)
 
   def update_metrics(self, eval_metrics, features, logits, labels, mode=None,
                      regularization_losses=None):

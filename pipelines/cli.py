@@ -283,8 +283,9 @@ def _load_config(path, threshold_problems=None):
   """(mapping, HeadsConfig) of --config; CliError lists every problem found.
 
   Thresholds are checked against each head's metric names too (that needs
-  TFMA, so it is imported only when the config sets thresholds). Their
-  problems go to the `threshold_problems` list when one is given.
+  TensorFlow to build the heads, so it is imported only when the config sets
+  thresholds). Their problems go to the `threshold_problems` list when one is
+  given.
   """
   path = resolve_config(path)
   try:
@@ -293,9 +294,9 @@ def _load_config(path, threshold_problems=None):
   except config_lib.ConfigError as error:
     raise CliError(problems=_problems(error)) from None
   if any(config.evaluation.thresholds.values()):
-    from components import eval_config  # pylint: disable=g-import-not-at-top
+    from components.evaluation import thresholds  # pylint: disable=g-import-not-at-top
     try:
-      eval_config.build_eval_config(config)
+      thresholds.check(config)
     except config_lib.ConfigError as error:
       if threshold_problems is None:
         raise CliError(problems=_problems(error)) from None

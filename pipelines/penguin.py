@@ -6,6 +6,10 @@ the Evaluator's blessing, so only a blessed model is pushed; a config without
 thresholds gets no blessing, and then every trained model is pushed. The same
 pipeline object runs locally (LocalDagRunner, SQLite ML Metadata) or compiles
 for Kubeflow Pipelines (see pipelines/cli.py).
+
+The Evaluator is the batched per-head Evaluator (components/evaluation), or
+TFX's TFMA Evaluator with `evaluation.engine: tfma`; the node id is
+`Evaluator` either way.
 """
 
 import os
@@ -17,6 +21,7 @@ from components import trainer as trainer_lib
 PIPELINE_NAME = 'penguin-heads'
 TRAINER_RUN_FN = 'components.trainer.run_fn'
 RESOLVER_ID = 'latest_blessed_model_resolver'
+EVALUATOR_ID = 'Evaluator'
 CSV_FILES = tfx.proto.Input(splits=[tfx.proto.Input.Split(name='single_split', pattern='*.csv')])
 
 
@@ -65,11 +70,15 @@ def create_pipeline(config_data, data_root, pipeline_root, serving_dir,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
       model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
   ).with_id(RESOLVER_ID)
-  evaluator = tfx.components.Evaluator(
+  evaluator_class = tfx.components.Evaluator
+  if config.evaluation.engine == 'batched':
+    from components.evaluation import component  # pylint: disable=g-import-not-at-top
+    evaluator_class = component.BatchedEvaluator
+  evaluator = evaluator_class(
       examples=example_gen.outputs['examples'],
       model=trainer.outputs['model'],
       baseline_model=model_resolver.outputs['model'],
-      eval_config=eval_config_lib.build_eval_config(config))
+      eval_config=eval_config_lib.build_eval_config(config)).with_id(EVALUATOR_ID)
   pusher_inputs = {}
   if eval_config_lib.has_thresholds(config):
     pusher_inputs['model_blessing'] = evaluator.outputs['blessing']

@@ -281,9 +281,9 @@ def _loss_balancing(out, heads):
 
 def _metric_names(head_dict, features):
   """The head's metric names (what thresholds may use), from the Evaluator's own list."""
-  from components import eval_config  # pylint: disable=g-import-not-at-top
+  from components.evaluation import metric_set  # pylint: disable=g-import-not-at-top
   config = config_lib.parse_config({'heads': [head_dict], 'model': {'features': features}})
-  return eval_config.head_metric_names(config.heads[0])
+  return metric_set.metric_names(config.heads[0])
 
 
 def _entropy(shares):

@@ -1,5 +1,10 @@
 """The EvalConfig built from a heads config: model spec, per-head metrics, thresholds, slices."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_specs
@@ -9,6 +14,7 @@ from components import config as config_lib
 from components import eval_config
 from components import evaluate
 from components import signatures
+from components.evaluation import thresholds
 from heads.keys import MetricKeys
 
 CONFIG = """
@@ -131,6 +137,42 @@ def test_two_value_bounds_for_one_metric_are_rejected():
                                                    r'value bound'):
     eval_config.build_eval_config(load(text))
 
+
+
+def test_a_second_change_threshold_names_the_first():
+  text = CONFIG.replace('{metric: accuracy, lower_bound: 0.8}',
+                        '{metric: accuracy, change: {direction: lower_is_better}}')
+  with pytest.raises(config_lib.ConfigError,
+                     match=r'thresholds\.kind\[1\]\.metric: a second change threshold for '
+                           r"metric 'accuracy' \(first in evaluation\.thresholds\.kind\[0\]"):
+    thresholds.check(load(text))
+
+
+def test_thresholds_are_checked_without_loading_tfma():
+  """`heads-pipeline check` and `run` check thresholds first; loading TFMA would cost more."""
+  script = textwrap.dedent("""
+      import sys
+      from components import config as config_lib
+      from components.evaluation import thresholds
+      config = config_lib.load_config(sys.stdin.read())
+      thresholds.check(config)
+      bad = config.model_copy(update={'evaluation': config.evaluation.model_copy(
+          update={'thresholds': {'visits': [config_lib.MetricThreshold(metric='auc',
+                                                                       lower_bound=0.5)]}})})
+      try:
+        thresholds.check(bad)
+      except config_lib.ConfigError as error:
+        print(error)
+      print('tfma imported:', 'tensorflow_model_analysis' in sys.modules)
+      """)
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  done = subprocess.run([sys.executable, '-c', script], input=CONFIG, capture_output=True,
+                        text=True, cwd=root, check=True,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+  lines = done.stdout.splitlines()
+  assert lines[-1] == 'tfma imported: False'
+  assert lines[-2].startswith("evaluation.thresholds.visits[0].metric: 'auc' is not a metric of "
+                              "poisson_regression head 'visits'")
 
 def test_slicing_specs_start_with_overall_and_are_unique():
   built = eval_config.build_eval_config(load())

@@ -3,7 +3,9 @@
 One trained SavedModel is evaluated twice against itself as the baseline:
 in_memory with 1 worker and multi_processing with 2 workers. The tests check
 the TFMA metrics against the heads' own metrics, masked labels, the
-blessing, worker-count independence and the report.
+blessing, worker-count independence and the report; and that the batched
+engine (components/evaluation) writes the same keys and values for all six
+head types.
 """
 
 import json
@@ -18,6 +20,7 @@ import evaluator_support as support
 from components import eval_config
 from components import evaluate
 from components import report
+from components.evaluation import pipeline
 
 pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')  # numpy, inside TFMA
 
@@ -54,6 +57,14 @@ def in_memory(setup):
 @pytest.fixture(scope='module')
 def multi_processing(setup):
   return _evaluate(setup, 'multi_processing_2', workers=2)
+
+
+@pytest.fixture(scope='module')
+def batched(setup):
+  output = str(setup['root'] / 'batched')
+  pipeline.run_evaluation(setup['model_dir'], setup['data'], output, setup['config'],
+                          baseline_dir=setup['model_dir'])
+  return output
 
 
 def load_metrics(output):
@@ -164,3 +175,20 @@ def test_report_has_every_head_with_plots(setup, in_memory, tmp_path):
       assert name in images, name
       assert os.path.getsize(os.path.join(os.path.dirname(path), name)) > 1000
   assert eval_config.SAMPLE not in page
+
+
+def test_the_batched_engine_writes_the_tfma_paths_keys_and_values(in_memory, batched):
+  tfma_values, values = load_metrics(in_memory), load_metrics(batched)
+  assert set(values) == {key for key in tfma_values if key[3] != eval_config.SAMPLE}
+  for key, value in values.items():
+    if key[3].startswith('auc'):
+      tolerance = dict(rtol=0, atol=AUC_TOLERANCE)
+    elif key[4]:  # candidate - baseline: relative to the candidate's value
+      tolerance = dict(rtol=0, atol=1e-6 * abs(values[key[:4] + (False,)]) + 1e-8)
+    else:  # 1e-8: TFMA's float32 predictions come from other batches (last bit)
+      tolerance = dict(rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(value, tfma_values[key], err_msg=str(key), **tolerance)
+  failed = [{(f.metric_key.output_name, f.metric_key.name)
+             for s in tfma.load_validation_result(output).metric_validations_per_slice
+             for f in s.failures} for output in (in_memory, batched)]
+  assert failed[0] == failed[1] == {(support.FAILING_HEAD, 'average_loss')}

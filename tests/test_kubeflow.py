@@ -50,6 +50,15 @@ def test_every_container_runs_the_project_image(spec):
     assert containers[node + '_executor']['image'] == IMAGE, node
 
 
+def test_the_evaluator_runs_the_batched_executor_from_the_image(spec):
+  container = json_format.MessageToDict(spec.deployment_spec)['executors'][
+      'Evaluator_executor']['container']
+  path = container['args'][container['args'].index('--executor_class_path') + 1]
+  assert path == 'components.evaluation.executor.Executor'
+  module, name = path.rsplit('.', 1)
+  assert getattr(__import__(module, fromlist=[name]), name).__name__ == name
+
+
 def _constant(task, name):
   value = task.inputs.parameters[name].runtime_value.constant_value
   return value.string_value

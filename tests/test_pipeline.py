@@ -13,9 +13,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import batched_evaluator_support as batched_support
 import penguin_support as support
 import serving_support as serving
 from components import config as config_lib
+from components import eval_config
+from components import evaluate
+from components import schema
 from pipelines import penguin
 from pipelines import results
 
@@ -120,6 +124,43 @@ def test_every_signature_of_the_pushed_model_matches_the_in_process_model(runs):
   support.assert_signatures_match(loaded, expected, serialized)
 
 
+def test_the_evaluator_equals_the_heads_own_metrics_and_the_tfma_path(runs, tmp_path):
+  """The batched Evaluator on the penguins, as CsvExampleGen wrote them (GZIP, empty fields).
+
+  Per slice, each head's own update_metrics on the same rows (float64 state,
+  logits of the same batch); every metric and plot key the TFMA path writes
+  but the regression sample; its values (AUCs within TFMA's histogram error).
+  """
+  config = config_lib.load_config(support.CONFIG_PATH)
+  run = runs.first
+  evaluation = run.node('Evaluator').uri('evaluation')
+  model = os.path.join(run.node('Trainer').uri('model'), 'Format-Serving')
+  pattern = os.path.join(run.node('CsvExampleGen').uri('examples'), 'Split-eval', '*')
+  tfma_output = str(tmp_path / 'tfma')
+  evaluate.run_evaluation(model, pattern, tfma_output, config)
+  values = batched_support.load_metrics(evaluation)
+  tfma_values = batched_support.load_metrics(tfma_output)
+  assert set(values) == {key for key in tfma_values if key[3] != eval_config.SAMPLE}
+  for key, value in values.items():
+    tolerance = dict(rtol=0, atol=5e-3) if key[3].startswith('auc') else dict(rtol=1e-6,
+                                                                             atol=1e-8)
+    np.testing.assert_allclose(value, tfma_values[key], err_msg=str(key), **tolerance)
+  assert set(batched_support.load_plots(evaluation)) == set(
+      batched_support.load_plots(tfma_output))
+
+  records = support.read_examples(os.path.dirname(pattern))
+  logits = batched_support.logits_by_record(model, pattern)
+  slices = sorted({key[0] for key in values})
+  assert len(slices) == 4, slices  # overall and three islands
+  for slice_ in slices:
+    rows = batched_support.slice_rows(records, slice_)
+    own = batched_support.heads_own_metrics(logits, config, [records[i] for i in rows],
+                                            column_types=schema.read_column_types(model))
+    for head, metrics in own.items():
+      for name, value in metrics.items():
+        np.testing.assert_allclose(values[(slice_, '', head, name, False)], value, rtol=1e-6,
+                                   atol=1e-12, err_msg='{} {} {}'.format(slice_, head, name))
+
 def eval_examples(runs, limit):
   """Serialized eval-split penguins of the first run, then one with every measurement empty."""
   split = os.path.join(runs.first.node('CsvExampleGen').uri('examples'), 'Split-eval')
@@ -132,7 +173,7 @@ def test_the_pushed_model_serves_every_signature_under_the_session_loader(runs):
   examples = np.array(eval_examples(runs, limit=16), dtype=object)
   served = serving.assert_serves_like_tf2(runs.first.pushed_model, {'examples': examples})
   assert {'serving_default', 'species', 'species/classification', 'body_mass_g/regression',
-          'predict', 'head_outputs', 'transform_features'} <= set(served.outputs)
+          'predict', 'eval_logits', 'head_outputs', 'transform_features'} <= set(served.outputs)
   assert set(served.method_names.values()) == {serving.PREDICT_METHOD}
 
 

@@ -1,9 +1,11 @@
 """The penguin pipeline as built from a heads config (no run)."""
 import json
 
+import pytest
 from tfx import v1 as tfx
 
 import penguin_support as support
+from components.evaluation import component
 from pipelines import penguin
 
 IDS = ['CsvExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator', 'Trainer',
@@ -29,6 +31,7 @@ def test_components_and_their_wiring():
       'heads_config': support.config_data()}
   assert set(trainer.inputs) >= {'examples', 'schema'}
   evaluator = parts['Evaluator']
+  assert isinstance(evaluator, component.BatchedEvaluator)
   assert evaluator.inputs['baseline_model'] is parts[penguin.RESOLVER_ID].outputs['model']
   assert 'eval_config' in evaluator.exec_properties
   pusher = parts['Pusher']
@@ -37,6 +40,17 @@ def test_components_and_their_wiring():
   # ExampleGen reads the .csv files of the data directory, not a NOTES.txt beside them.
   splits = json.loads(parts['CsvExampleGen'].exec_properties['input_config'])['splits']
   assert [split['pattern'] for split in splits] == ['*.csv']
+
+
+def test_evaluation_engine_tfma_selects_the_tfx_evaluator():
+  mapping = support.config_data()
+  mapping['evaluation'] = dict(mapping['evaluation'], engine='tfma')
+  evaluator = components(build(mapping))['Evaluator']
+  assert type(evaluator) is tfx.components.Evaluator  # pylint: disable=unidiomatic-typecheck
+  mapping['evaluation']['engine'] = 'fast'
+  with pytest.raises(ValueError, match=r"evaluation\.engine: must be one of 'batched' or 'tfma', "
+                     r"got 'fast'"):
+    build(mapping)
 
 
 def test_steps_come_from_the_config_unless_overridden():

@@ -10,12 +10,13 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 import penguin_support as support
 import serving_support as serving
 from components import config as config_lib
+from components import signatures
 from components import trainer
 from test_model import tensorboard_scalars
 
 HEADS = ('species', 'sex', 'body_mass_g')
 SIGNATURES = {
-    'serving_default', 'predict', 'head_outputs', 'transform_features',
+    'serving_default', 'predict', 'eval_logits', 'head_outputs', 'transform_features',
     'species', 'species/classification', 'species/predict',
     'sex', 'sex/classification', 'sex/regression', 'sex/predict',
     'body_mass_g', 'body_mass_g/regression', 'body_mass_g/predict'}
@@ -109,6 +110,20 @@ def test_head_outputs_and_transform_features_are_keyed_by_head(trained):
   assert parts['sex__labelled'].numpy()[-1] == 0
   assert parts['body_mass_g__labelled'].numpy()[-1] == 0
   assert parts['species__labelled'].numpy()[-1] == 1
+
+
+def test_the_export_carries_its_heads_config_and_eval_logits(trained):
+  model, config, fn_args = trained
+  assert signatures.read_heads_config(fn_args.serving_model_dir) == config.model_copy(
+      update={'evaluation': config_lib.EvaluationConfig()})
+  loaded = tf.saved_model.load(fn_args.serving_model_dir)
+  serialized = serialized_examples()
+  logits = loaded.signatures[signatures.EVAL_LOGITS_SIGNATURE](examples=tf.constant(serialized))
+  features = support.parse_for_serving(config, serialized)
+  expected = model(features, training=False)
+  assert sorted(logits) == sorted(HEADS)
+  for head in HEADS:
+    np.testing.assert_allclose(logits[head], expected[head], rtol=1e-5, atol=1e-5)
 
 
 def test_serving_signatures_answer_an_example_without_any_feature(trained):
