@@ -68,9 +68,10 @@ def test_beam_args_default_to_direct_runner_multi_processing_and_pass_through():
   assert build(beam_pipeline_args=args).beam_pipeline_args == args
 
 
-def test_without_thresholds_every_model_is_pushed():
+def test_without_thresholds_the_pusher_still_waits_for_the_blessing():
   mapping = support.config_data(evaluation={'slicing': [[]]})
-  assert 'model_blessing' not in components(build(mapping))['Pusher'].inputs
+  built = components(build(mapping))
+  assert built['Pusher'].inputs['model_blessing'] is built['Evaluator'].outputs['blessing']
 
 
 def test_the_resolver_takes_the_latest_blessed_model():
