@@ -71,10 +71,12 @@ def create_pipeline(config_data, data_root, pipeline_root, serving_dir,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
       model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
   ).with_id(RESOLVER_ID)
-  evaluator_class = tfx.components.Evaluator
   if config.evaluation.engine == 'batched':
     from components.evaluation import component  # pylint: disable=g-import-not-at-top
     evaluator_class = component.BatchedEvaluator
+  else:
+    from components import tfma_evaluator  # pylint: disable=g-import-not-at-top
+    evaluator_class = tfma_evaluator.TfmaEvaluator
   evaluator = evaluator_class(
       examples=example_gen.outputs['examples'],
       model=trainer.outputs['model'],

@@ -134,3 +134,15 @@ def test_a_model_with_a_nan_loss_is_never_blessed(models):
   assert not result.validation.validation_ok
   assert 'not finite' in result.failures('kind')['average_loss']
   assert np.isnan(result.head_metrics('kind')['average_loss'])
+
+
+def test_the_tfma_path_evaluates_a_new_head_without_baseline_too(models):
+  output = str(models['root'] / 'tfma_new_head')
+  evaluate.run_evaluation(str(models['root'] / 'three'), models['data'], output, models['three'],
+                          baseline_dir=str(models['root'] / 'two'))
+  assert support.failures(output) == set()
+  result = report.Evaluation(output)
+  assert result.validation.validation_ok and not result.validation.rubber_stamp
+  assert result.head_changes() == (['spend'], [])
+  assert result.head_metrics('spend')['example_count'] > 0
+  assert 'accuracy' in result.head_metrics('kind', 'diff')

@@ -5,6 +5,7 @@ import pytest
 from tfx import v1 as tfx
 
 import penguin_support as support
+from components import tfma_evaluator
 from components.evaluation import component
 from pipelines import penguin
 
@@ -46,7 +47,8 @@ def test_evaluation_engine_tfma_selects_the_tfx_evaluator():
   mapping = support.config_data()
   mapping['evaluation'] = dict(mapping['evaluation'], engine='tfma')
   evaluator = components(build(mapping))['Evaluator']
-  assert type(evaluator) is tfx.components.Evaluator  # pylint: disable=unidiomatic-typecheck
+  assert type(evaluator) is tfma_evaluator.TfmaEvaluator  # pylint: disable=unidiomatic-typecheck
+  assert isinstance(evaluator, tfx.components.Evaluator)
   mapping['evaluation']['engine'] = 'fast'
   with pytest.raises(ValueError, match=r"evaluation\.engine: must be one of 'batched' or 'tfma', "
                      r"got 'fast'"):
