@@ -12,9 +12,15 @@ counts, MSE/MAE for regression heads and per-class metrics for multi-class
 heads) in TFMA metrics, and the plots the report draws. The same EvalConfig
 drives both engines; thresholds gate the overall slice of each head, on
 metric names checked against that metric set.
+
+Every head's `average_loss` also gets an upper bound of the largest float
+(`FINITE_LOSS_BOUND`), whatever the config sets: NaN and inf fail it, so a
+model whose eval loss is not finite is never blessed, and every run writes a
+blessing the Pusher waits for.
 """
 
 import json
+import sys
 
 # The config protos from their own module: TFMA 0.52 no longer re-exports them as tfma.*.
 from tensorflow_model_analysis.proto import config_pb2
@@ -28,6 +34,7 @@ from heads.keys import MetricKeys
 
 AUC_THRESHOLDS = 200  # the head's (Keras) AUC default
 CHANGE_EPSILON = 1e-10  # a change threshold with a direction only: no worse than the baseline
+FINITE_LOSS_BOUND = sys.float_info.max  # average_loss <= this fails for NaN and inf only
 
 EXAMPLE_COUNT = metric_set.EXAMPLE_COUNT
 MISSING_LABEL_COUNT = metric_set.MISSING_LABEL_COUNT
@@ -194,9 +201,13 @@ def _metric_threshold(items):
 
 
 def _thresholds_by_metric(config, head):
-  """{metric name: tfma.MetricThreshold} of one head, checked against its metric names."""
-  return {metric: _metric_threshold(items)
-          for metric, items in thresholds.grouped(config, head).items()}
+  """{metric name: tfma.MetricThreshold} of one head: the config's, and the finite-loss gate."""
+  by_metric = {metric: _metric_threshold(items)
+               for metric, items in thresholds.grouped(config, head).items()}
+  gate = by_metric.setdefault(MetricKeys.LOSS_MEAN, config_pb2.MetricThreshold())
+  if not gate.value_threshold.HasField('upper_bound'):
+    gate.value_threshold.upper_bound.value = FINITE_LOSS_BOUND
+  return by_metric
 
 
 def _metrics_spec(config, head):
@@ -242,6 +253,8 @@ def build_eval_config(config):
       slicing_specs=slicing_specs(config))
 
 
-def has_thresholds(config):
-  """True when the Evaluator will write a blessing (some head has a threshold)."""
-  return any(config.evaluation.thresholds.get(head.name) for head in config.heads)
+def is_finite_gate(threshold):
+  """True for the finite-loss gate alone (an upper bound of FINITE_LOSS_BOUND)."""
+  value = threshold.value_threshold
+  return (value.HasField('upper_bound') and value.upper_bound.value == FINITE_LOSS_BOUND
+          and not value.HasField('lower_bound'))

@@ -19,6 +19,8 @@ import tensorflow_model_analysis as tfma
 from matplotlib.figure import Figure
 
 from components import eval_config
+from components.evaluation import head_changes
+from heads.keys import MetricKeys
 
 OVERALL = 'Overall'
 REPORT_FILE = 'index.html'
@@ -101,6 +103,21 @@ class Evaluation:
   def head_plots(self, head, slice_=OVERALL):
     return self.plots.get(slice_, {}).get(head, {})
 
+  def head_changes(self):
+    """(new heads, removed heads) against the baseline, from the overall slice's metrics.
+
+    Both empty without a baseline. A new head has candidate metrics only, a
+    removed head baseline metrics only (components/evaluation/head_changes.py).
+    """
+    overall = self.metrics.get(OVERALL, {})
+    if not any(groups.get(_BASELINE) for groups in overall.values()):
+      return [], []
+    new = sorted(head for head, groups in overall.items()
+                 if groups.get('candidate') and not groups.get(_BASELINE))
+    removed = sorted(head for head, groups in overall.items()
+                     if groups.get(_BASELINE) and not groups.get('candidate'))
+    return new, removed
+
   def failures(self, head):
     """{metric name: failure message} of the head's failed thresholds (all slices)."""
     failed = {}
@@ -109,9 +126,10 @@ class Evaluation:
     for per_slice in self.validation.metric_validations_per_slice:
       for failure in per_slice.failures:
         if failure.metric_key.output_name == head:
-          failed[failure.metric_key.name] = '{} = {:.6g} on {}'.format(
-              failure.metric_key.name, failure.metric_value.double_value.value,
-              slice_name(per_slice.slice_key))
+          value = failure.metric_value.double_value.value
+          failed[failure.metric_key.name] = '{} = {:.6g} on {}{}'.format(
+              failure.metric_key.name, value, slice_name(per_slice.slice_key),
+              '' if np.isfinite(value) else ' (not finite)')
     return failed
 
 
@@ -354,7 +372,7 @@ def _metrics_table(evaluation, head, items):
   candidate = evaluation.head_metrics(head.name)
   baseline = evaluation.head_metrics(head.name, _BASELINE)
   diff = evaluation.head_metrics(head.name, 'diff')
-  thresholds = {}
+  thresholds = {MetricKeys.LOSS_MEAN: ['finite']}
   for item in items:
     thresholds.setdefault(item.metric, []).append(_threshold_text(item))
   failures = evaluation.failures(head.name)
@@ -385,21 +403,31 @@ def _slices_table(evaluation, head, items):
 
 
 def _head_status(evaluation, head, items):
-  if evaluation.validation is None or not items:
-    return 'no thresholds'
+  if evaluation.validation is None:
+    return 'not validated'
   failures = evaluation.failures(head.name)
   if failures:
-    return '<span class="fail">FAILED</span>: ' + html.escape('; '.join(failures.values()))
-  return '<span class="pass">passed</span>'
+    status = '<span class="fail">FAILED</span>: ' + html.escape('; '.join(failures.values()))
+  else:
+    status = '<span class="pass">passed</span>' + ('' if items else ' (finite loss only)')
+  if head.name in evaluation.head_changes()[0]:
+    status += ' &middot; ' + html.escape(head_changes.NEW_HEAD_NOTE)
+  return status
 
 
 def _overall_status(evaluation):
   if evaluation.validation is None:
-    return 'No thresholds: the Evaluator wrote no blessing.'
+    return 'No validation result: the Evaluator wrote no blessing.'
+  removed = evaluation.head_changes()[1]
+  note = ''
+  if removed:
+    note = ' Removed heads (in the baseline only): {}.'.format(html.escape(', '.join(removed)))
   if evaluation.validation.validation_ok:
-    note = ' (rubber stamp: no baseline yet)' if evaluation.validation.rubber_stamp else ''
-    return '<span class="pass">BLESSED</span>: every head passed its thresholds' + note + '.'
-  return '<span class="fail">NOT BLESSED</span>: at least one head failed a threshold.'
+    stamp = ' (rubber stamp: no baseline yet)' if evaluation.validation.rubber_stamp else ''
+    return ('<span class="pass">BLESSED</span>: every head passed its thresholds' + stamp
+            + '.' + note)
+  return ('<span class="fail">NOT BLESSED</span>: at least one head failed a threshold.'
+          + note)
 
 
 def write_report(evaluation_uri, config, out_dir):

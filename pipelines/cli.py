@@ -353,8 +353,17 @@ def _print_summary(result, config, layout, out):
     values = '  '.join('{} {}'.format(name, results.format_value(metrics[head.name].get(name)))
                        for name in names)
     out.write('  {:<14} {:<12} {}\n'.format(head.name, head.type, values))
-  blessing = {True: 'BLESSED', False: 'NOT BLESSED (a threshold failed)',
-              None: 'none (the config sets no thresholds)'}[result.blessed]
+  read = report.Evaluation(evaluation)
+  new_heads, removed_heads = read.head_changes()
+  for name in new_heads:
+    out.write('  {:<14} new head: no baseline (its change thresholds were skipped)\n'.format(name))
+  for name in removed_heads:
+    out.write('  {:<14} removed head: in the baseline only\n'.format(name))
+  failed = ['{} {}'.format(head.name, failure) for head in config.heads
+            for failure in read.failures(head.name).values()]
+  blessing = {True: 'BLESSED',
+              False: 'NOT BLESSED: ' + ('; '.join(failed) or 'a threshold failed'),
+              None: 'none (the Evaluator wrote no blessing)'}[result.blessed]
   html = report.write_report(evaluation, config, layout.report_dir)
   out.write('\n')
   for label, value in (('Blessing', blessing), ('Evaluation', evaluation), ('Report', html),

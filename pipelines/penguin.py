@@ -2,8 +2,9 @@
 
 CsvExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Trainer
 -> Evaluator (baseline: the latest blessed model) -> Pusher. The Pusher takes
-the Evaluator's blessing, so only a blessed model is pushed; a config without
-thresholds gets no blessing, and then every trained model is pushed. The same
+the Evaluator's blessing, so only a blessed model is pushed. Every run is
+gated: besides the config's thresholds, each head's eval loss must be finite
+(components/eval_config.py). The same
 pipeline object runs locally (LocalDagRunner, SQLite ML Metadata) or compiles
 for Kubeflow Pipelines (see pipelines/cli.py).
 
@@ -70,23 +71,22 @@ def create_pipeline(config_data, data_root, pipeline_root, serving_dir,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
       model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
   ).with_id(RESOLVER_ID)
-  evaluator_class = tfx.components.Evaluator
   if config.evaluation.engine == 'batched':
     from components.evaluation import component  # pylint: disable=g-import-not-at-top
     evaluator_class = component.BatchedEvaluator
+  else:
+    from components import tfma_evaluator  # pylint: disable=g-import-not-at-top
+    evaluator_class = tfma_evaluator.TfmaEvaluator
   evaluator = evaluator_class(
       examples=example_gen.outputs['examples'],
       model=trainer.outputs['model'],
       baseline_model=model_resolver.outputs['model'],
       eval_config=eval_config_lib.build_eval_config(config)).with_id(EVALUATOR_ID)
-  pusher_inputs = {}
-  if eval_config_lib.has_thresholds(config):
-    pusher_inputs['model_blessing'] = evaluator.outputs['blessing']
   pusher = tfx.components.Pusher(
       model=trainer.outputs['model'],
+      model_blessing=evaluator.outputs['blessing'],
       push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
-      **pusher_inputs)
+          filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)))
 
   metadata = None
   if metadata_path is not None:

@@ -188,7 +188,16 @@ def test_baseline_config_has_candidate_and_baseline_specs():
   tfma.utils.verify_eval_config(built)
 
 
-def test_has_thresholds():
-  assert eval_config.has_thresholds(load())
-  no_gates = load(CONFIG.split('evaluation:')[0])
-  assert not eval_config.has_thresholds(no_gates)
+def test_every_head_loss_must_be_finite_whatever_the_config_sets():
+  for config in (load(), load(CONFIG.split('evaluation:')[0])):
+    built = eval_config.build_eval_config(config)
+    for head in config.heads:
+      [gate] = metric_config(built, head.name, 'average_loss').per_slice_thresholds
+      assert list(gate.slicing_specs) == [config_pb2.SlicingSpec()]
+      assert eval_config.is_finite_gate(gate.threshold)
+  own_bound = load(CONFIG.replace('{metric: mean_absolute_error, upper_bound: 3.5,',
+                                  '{metric: average_loss, upper_bound: 9.0,'))
+  [gate] = metric_config(eval_config.build_eval_config(own_bound), 'price',
+                         'average_loss').per_slice_thresholds
+  assert gate.threshold.value_threshold.upper_bound.value == 9.0
+  assert gate.threshold.change_threshold.relative.value == 0.1

@@ -5,6 +5,7 @@ import pytest
 from tfx import v1 as tfx
 
 import penguin_support as support
+from components import tfma_evaluator
 from components.evaluation import component
 from pipelines import penguin
 
@@ -46,7 +47,8 @@ def test_evaluation_engine_tfma_selects_the_tfx_evaluator():
   mapping = support.config_data()
   mapping['evaluation'] = dict(mapping['evaluation'], engine='tfma')
   evaluator = components(build(mapping))['Evaluator']
-  assert type(evaluator) is tfx.components.Evaluator  # pylint: disable=unidiomatic-typecheck
+  assert type(evaluator) is tfma_evaluator.TfmaEvaluator  # pylint: disable=unidiomatic-typecheck
+  assert isinstance(evaluator, tfx.components.Evaluator)
   mapping['evaluation']['engine'] = 'fast'
   with pytest.raises(ValueError, match=r"evaluation\.engine: must be one of 'batched' or 'tfma', "
                      r"got 'fast'"):
@@ -68,9 +70,10 @@ def test_beam_args_default_to_direct_runner_multi_processing_and_pass_through():
   assert build(beam_pipeline_args=args).beam_pipeline_args == args
 
 
-def test_without_thresholds_every_model_is_pushed():
+def test_without_thresholds_the_pusher_still_waits_for_the_blessing():
   mapping = support.config_data(evaluation={'slicing': [[]]})
-  assert 'model_blessing' not in components(build(mapping))['Pusher'].inputs
+  built = components(build(mapping))
+  assert built['Pusher'].inputs['model_blessing'] is built['Evaluator'].outputs['blessing']
 
 
 def test_the_resolver_takes_the_latest_blessed_model():

@@ -28,6 +28,7 @@ from absl import logging
 from components import eval_config as eval_config_lib
 from components import evaluate
 from components.evaluation import combine
+from components.evaluation import head_changes
 from components.evaluation import reading
 from components.evaluation import slicing
 from components.evaluation import statistics
@@ -105,11 +106,14 @@ def EvaluateAndWrite(pipeline, files, model_dirs, eval_config, output_dir,  # py
   model specs (`prepare_eval_config`). column_types: optional {column:
   'BYTES' | 'INT' | 'FLOAT'} of the data schema, for slice columns.
   """
-  _, baseline_name = model_names(eval_config)
+  candidate_name, baseline_name = model_names(eval_config)
   if eval_config.cross_slicing_specs:
     raise ValueError('cross_slicing_specs are not computed by the batched Evaluator; use '
                      'evaluation.engine: tfma')
   configs = {name: statistics.check_model(path) for name, path in model_dirs.items()}
+  if baseline_name is not None:
+    changes = head_changes.compare(configs[candidate_name], configs[baseline_name])
+    eval_config = head_changes.without_unmatched_change_thresholds(eval_config, changes)
   sums = (pipeline
           | 'Files' >> beam.Create(files, reshuffle=True)
           | 'ReadBatches' >> beam.ParDo(reading.ReadBatches(batch_size))
