@@ -17,6 +17,7 @@ HEAD_TYPES = ('regression', 'poisson_regression', 'logistic_regression', 'binary
               'multi_class', 'multi_label')
 FEATURE_KINDS = ('numeric', 'categorical_vocabulary', 'categorical_hash')
 MISSING_LABEL_POLICIES = ('error', 'mask')
+NON_FINITE_POLICIES = ('error', 'impute')
 OPTIMIZERS = ('adam', 'sgd', 'adagrad', 'rmsprop')
 DIRECTIONS = ('higher_is_better', 'lower_is_better')
 
@@ -149,6 +150,7 @@ class FeatureConfig:
   hash_buckets: Optional[int] = None
   embedding_dim: Optional[int] = None
   dtype: str = 'float32'
+  non_finite: str = 'error'  # NaN/inf values of a numeric feature: 'error' or 'impute'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,9 +317,12 @@ def _parse_feature(data, path):
     _fail(r.path, 'numeric features take no vocabulary, hash_buckets or embedding_dim')
   default_dtype = 'float32' if kind == 'numeric' else 'string'
   dtype = r.choice('dtype', ('float32', 'int64', 'string'), default=default_dtype)
+  non_finite = r.choice('non_finite', NON_FINITE_POLICIES, default='error')
+  if 'non_finite' in data and (kind != 'numeric' or dtype != 'float32'):
+    _fail(r.field('non_finite'), 'applies to float32 numeric features only')
   r.done()
   return FeatureConfig(name=name, kind=kind, vocabulary=vocabulary, hash_buckets=hash_buckets,
-                       embedding_dim=embedding_dim, dtype=dtype)
+                       embedding_dim=embedding_dim, dtype=dtype, non_finite=non_finite)
 
 
 def _parse_threshold(data, path):
