@@ -1,11 +1,13 @@
 """heads-pipeline: run the penguin pipeline locally, or compile it for Kubeflow Pipelines."""
 
 import argparse
+import contextlib
 import logging
 import os
 import re
 import sys
 import time
+import traceback
 import warnings
 
 DEFAULT_IMAGE = 'tf-heads-pipeline:0.1.0'
@@ -56,7 +58,9 @@ def build_parser():
       'run', help='run the pipeline locally (LocalDagRunner, SQLite ML Metadata)',
       description='Runs the pipeline locally (LocalDagRunner, SQLite ML Metadata, Beam\n'
                   'DirectRunner) and ends with per-head metrics, the report and the pushed\n'
-                  'model. A second run with the same inputs reuses cached results.',
+                  'model. A second run with the same inputs reuses cached results, and\n'
+                  'after Ctrl-C, SIGTERM or a kill it resumes training from its last\n'
+                  'checkpoint.',
       epilog=_BEAM_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
   _add_common(run)
   run.add_argument('--output-dir', default=None, metavar='DIR',
@@ -115,6 +119,49 @@ def split_beam_args(argv):
 
 class CliError(Exception):
   """A user error: printed without a traceback."""
+
+
+INTERRUPTED = ('interrupted; rerun the same command to continue: finished components are '
+               'reused from the cache, and a training resumes from its last checkpoint')
+
+
+def _reported_error(error):
+  """The one-line message of an error a run reports without a traceback, else None.
+
+  Bad data, a non-finite loss and a training stopped by a signal are the
+  user's to act on; anything else is a bug and keeps its traceback.
+  """
+  from components import non_finite  # pylint: disable=g-import-not-at-top
+  from components import resume  # pylint: disable=g-import-not-at-top
+  from heads import non_finite_loss  # pylint: disable=g-import-not-at-top
+  if isinstance(error, (non_finite.NonFiniteDataError, non_finite_loss.NonFiniteLossError,
+                        resume.TrainingStopped)):
+    return str(error)
+  return None
+
+
+@contextlib.contextmanager
+def _exclusive(output_dir):
+  """Holds a lock on the output dir: a second run there fails instead of corrupting the first."""
+  import fcntl  # pylint: disable=g-import-not-at-top
+  os.makedirs(output_dir, exist_ok=True)
+  with open(os.path.join(output_dir, '.heads-pipeline.lock'), 'w') as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      raise CliError('another heads-pipeline run is using {}; wait for it or choose another '
+                     '--output-dir'.format(output_dir)) from None
+    yield
+
+
+def _cancel_stale(layout, name, out):
+  """Marks executions a killed run left RUNNING as CANCELED, and says so."""
+  from pipelines import results  # pylint: disable=g-import-not-at-top
+  cancelled = results.cancel_stale_executions(layout.metadata_path, name, layout.pipeline_root)
+  if cancelled:
+    out.write('Marked {} execution(s) an interrupted run left RUNNING as CANCELED: {}\n'.format(
+        len(cancelled), ', '.join('{} ({})'.format(node, execution)
+                                  for node, execution in cancelled)))
 
 
 def _quiet_environment(verbose):
@@ -236,14 +283,24 @@ def run_command(args, beam_args, out):
   """`run`: prepares data, runs the pipeline with LocalDagRunner, prints the summary."""
   config_data, config = _load_config(args.config)
   _quiet_logs(args.verbose)
+  from pipelines import penguin  # pylint: disable=g-import-not-at-top
+
+  name = args.pipeline_name or penguin.PIPELINE_NAME
+  layout = penguin.LocalLayout(args.output_dir or os.path.join('.runs', name))
+  with _exclusive(layout.output_dir):
+    return _run_locked(args, beam_args, out, config_data, config, name, layout)
+
+
+def _run_locked(args, beam_args, out, config_data, config, name, layout):
+  """`run` while holding the output dir's lock."""
+  from components import resume  # pylint: disable=g-import-not-at-top
   from pipelines import data  # pylint: disable=g-import-not-at-top
   from pipelines import penguin  # pylint: disable=g-import-not-at-top
   from pipelines import results  # pylint: disable=g-import-not-at-top
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
-  name = args.pipeline_name or penguin.PIPELINE_NAME
-  layout = penguin.LocalLayout(args.output_dir or os.path.join('.runs', name))
+  _cancel_stale(layout, name, out)
   if args.data_dir:
     data_root = os.path.abspath(args.data_dir)
     if not os.path.isdir(data_root):
@@ -265,7 +322,11 @@ def run_command(args, beam_args, out):
   absl_logger.addHandler(progress)
   started = time.time()
   try:
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    with resume.signals_interrupt():
+      tfx.orchestration.LocalDagRunner().run(pipeline)
+  except KeyboardInterrupt:
+    _cancel_stale(layout, name, out)
+    raise
   finally:
     absl_logger.removeHandler(progress)
   out.write('Finished in {:.0f}s\n'.format(time.time() - started))
@@ -322,4 +383,21 @@ def main(argv=None, out=None):
   except CliError as error:
     sys.stderr.write('heads-pipeline {}: error: {}\n'.format(args.command, error))
     return 2
+  except KeyboardInterrupt:
+    if getattr(args, 'verbose', False):
+      traceback.print_exc()
+    sys.stderr.write('heads-pipeline {}: {}\n'.format(args.command, INTERRUPTED))
+    return 130
+  except Exception as error:  # pylint: disable=broad-except
+    message = _reported_error(error)
+    if message is None:
+      raise
+    if getattr(args, 'verbose', False):
+      traceback.print_exc()
+    from components import resume  # pylint: disable=g-import-not-at-top
+    if isinstance(error, resume.TrainingStopped):
+      sys.stderr.write('heads-pipeline {}: {}\n'.format(args.command, message))
+      return 130
+    sys.stderr.write('heads-pipeline {}: error: {}\n'.format(args.command, message))
+    return 1
   return 0
