@@ -40,6 +40,7 @@ from heads.non_finite_loss import StopOnNonFiniteLoss
 
 CONFIG_KEY = 'heads_config'
 STATS_BATCHES = 1000
+SCAN_BATCH_SIZE = 1024
 _MAX_EPOCHS = 10
 _OPTIMIZERS = {'adam': keras.optimizers.Adam, 'sgd': keras.optimizers.SGD,
                'adagrad': keras.optimizers.Adagrad, 'rmsprop': keras.optimizers.RMSprop}
@@ -152,7 +153,7 @@ def _output_dirs(fn_args):
   return os.path.join(scratch, 'model'), os.path.join(scratch, 'logs')
 
 
-def check_finite(fn_args, config, data_schema, batch_size):
+def check_finite(fn_args, config, data_schema, batch_size=SCAN_BATCH_SIZE):
   """Fails before training, naming column and row count, on NaN, inf or negative weights.
 
   Scans every row of both splits for the columns `non_finite.rules` lists.
@@ -212,7 +213,7 @@ def train(fn_args):
   train_steps = fn_args.train_steps or training.train_steps
   eval_steps = fn_args.eval_steps or training.eval_steps
 
-  check_finite(fn_args, config, data_schema, training.batch_size)
+  check_finite(fn_args, config, data_schema)
   float_columns = [f.name for f in config.model.features if f.kind == body.NUMERIC] + [
       h.label for h in config.heads if h.type == body.REGRESSION]
   stats = column_stats(read_columns(fn_args.train_files, fn_args.data_accessor, config,

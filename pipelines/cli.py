@@ -183,7 +183,14 @@ def _quiet_logs(verbose):
     root.addHandler(logging.StreamHandler())
   for handler in root.handlers:
     handler.setLevel(level)
+    if not verbose:
+      handler.addFilter(_not_failed_execution)
   logging.getLogger('tensorflow').setLevel(level)
+
+
+def _not_failed_execution(record):
+  """Drops TFX's 'Execution N failed.': the error that failed it gets its own line."""
+  return record.msg != 'Execution %d failed.'
 
 
 class _Progress(logging.Handler):

@@ -131,3 +131,12 @@ def test_the_cli_reports_what_it_cancelled(tmp_path, capsys):
   assert capsys.readouterr().out == (
       'Marked 1 execution(s) an interrupted run left RUNNING as CANCELED: Trainer ({})\n'.format(
           executions['Trainer']))
+
+
+def test_tfx_failed_execution_line_is_dropped_unless_verbose():
+  import logging  # pylint: disable=g-import-not-at-top
+  failed = logging.LogRecord('absl', logging.ERROR, 'launcher.py', 1, 'Execution %d failed.',
+                             (14,), None)
+  other = logging.LogRecord('absl', logging.ERROR, 'x.py', 1, 'something else', (), None)
+  assert not cli._not_failed_execution(failed)  # pylint: disable=protected-access
+  assert cli._not_failed_execution(other)  # pylint: disable=protected-access
