@@ -219,6 +219,7 @@ def train(fn_args):
   stats = column_stats(read_columns(fn_args.train_files, fn_args.data_accessor, config,
                                     data_schema, training.batch_size, shuffle=False,
                                     num_epochs=1), float_columns)
+
   def make_train_data():
     return input_fn(fn_args.train_files, fn_args.data_accessor, config, data_schema,
                     training.batch_size, seed=training.seed)

@@ -94,35 +94,39 @@ class _SendSignal(keras.callbacks.Callback):
       time.sleep(5)
 
 
-@pytest.mark.parametrize('signum, name', [(signal.SIGTERM, 'SIGTERM'),
-                                          (signal.SIGINT, 'SIGINT (Ctrl-C)')])
-def test_sigterm_and_ctrl_c_stop_with_a_checkpoint_and_a_rerun_resumes(monkeypatch, tmp_path,
-                                                                       signum, name):
+def test_sigterm_and_ctrl_c_stop_with_a_checkpoint_and_a_rerun_resumes(monkeypatch, tmp_path):
+  """SIGTERM at step 5, then Ctrl-C (SIGINT) at step 10 of the rerun, then a rerun finishes."""
   exports = []
   monkeypatch.setattr(trainer.signatures, 'export', lambda *args: exports.append(args[2]))
   callbacks = trainer._callbacks  # pylint: disable=protected-access
-  monkeypatch.setattr(trainer, '_callbacks', lambda log_dir, epochs, saver: callbacks(
-      log_dir, epochs, saver) + [_SendSignal(saver, signum, 5)])
-  args = resume_worker.fn_args(str(tmp_path))
-  directory = resume.checkpoint_dir(args, resume_worker.TRAIN_STEPS, resume_worker.EVAL_STEPS)
-  handler = signal.getsignal(signal.SIGTERM)
-  with pytest.raises(resume.TrainingStopped) as info:
-    trainer.run_fn(args)
-  assert signal.getsignal(signal.SIGTERM) is handler
-  assert str(info.value) == (
-      'Training stopped by {} at step 5 of 24; a rerun with the same inputs resumes from '
-      'step 5 (checkpoint in {}).'.format(name, directory))
-  assert tf.train.latest_checkpoint(directory).endswith('ckpt-5')
-  assert not exports
-
-  monkeypatch.setattr(trainer, '_callbacks', callbacks)
   restored = []
   restore = resume.Checkpoints.restore
   monkeypatch.setattr(resume.Checkpoints, 'restore',
                       lambda self: restored.append(restore(self)) or restored[-1])
-  model, _ = trainer.train(resume_worker.fn_args(str(tmp_path)))
-  assert restored == [5]
-  assert int(model.optimizer.iterations) == 24
+  args = resume_worker.fn_args(str(tmp_path))
+  directory = resume.checkpoint_dir(args, resume_worker.TRAIN_STEPS, resume_worker.EVAL_STEPS)
+  handler = signal.getsignal(signal.SIGTERM)
+  stops = ((signal.SIGTERM, 'SIGTERM', 5), (signal.SIGINT, 'SIGINT (Ctrl-C)', 10))
+  for signum, name, step in stops:
+
+    def signalling(log_dir, epochs, saver, signum=signum, step=step):
+      return callbacks(log_dir, epochs, saver) + [_SendSignal(saver, signum, step)]
+
+    monkeypatch.setattr(trainer, '_callbacks', signalling)
+    with pytest.raises(resume.TrainingStopped) as info:
+      trainer.run_fn(args)
+    assert str(info.value) == (
+        'Training stopped by {} at step {} of 24; a rerun with the same inputs resumes from '
+        'step {} (checkpoint in {}).'.format(name, step, step, directory))
+    assert info.value.step == step
+    assert tf.train.latest_checkpoint(directory).endswith('ckpt-{}'.format(step))
+    assert signal.getsignal(signal.SIGTERM) is handler
+  assert restored == [0, 5] and not exports
+
+  monkeypatch.setattr(trainer, '_callbacks', callbacks)
+  model, _ = trainer.train(args)
+  assert restored == [0, 5, 10]
+  assert int(model.optimizer.iterations.numpy()) == 24
   assert exports == [args.serving_model_dir]
   assert not os.path.exists(directory)
 

@@ -68,8 +68,11 @@ def main(data_dir, shared, out, block_at=None):
   if block_at is not None:
     resume.SAVE_EVERY_SECONDS = 0.
     callbacks = trainer._callbacks  # pylint: disable=protected-access
-    trainer._callbacks = lambda log_dir, epochs, saver: callbacks(  # pylint: disable=protected-access
-        log_dir, epochs, saver) + [_Block(saver, block_at, out + '.blocked')]
+
+    def blocking_callbacks(log_dir, epochs, saver):
+      return callbacks(log_dir, epochs, saver) + [_Block(saver, block_at, out + '.blocked')]
+
+    trainer._callbacks = blocking_callbacks  # pylint: disable=protected-access
   model, _ = trainer.train(fn_args(data_dir, shared))
   with open(out, 'w') as f:
     json.dump({'restored': restored, 'exports': exports,
