@@ -9,6 +9,8 @@ Lookups are plain TF ops (no lookup-table resources), so the model exports as
 a SavedModel without extra assets.
 """
 
+import re
+
 import keras
 import tensorflow as tf
 
@@ -107,8 +109,13 @@ class HashIndex(keras.layers.Layer):
     return {**super().get_config(), 'num_buckets': self.num_buckets}
 
 
+def _safe_name(column):
+  """A Keras name for a column: CSV headers may hold '/', spaces or nothing at all."""
+  return re.sub(r'[^A-Za-z0-9_.-]', '_', column) or 'column'
+
+
 def _layer_name(feature, suffix):
-  return '{}_{}'.format(feature.name, suffix)
+  return '{}_{}'.format(_safe_name(feature.name), suffix)
 
 
 def _encode(feature, inputs, stats):
@@ -141,7 +148,8 @@ def build_body(config, stats=None):
   """
   stats = stats or {}
   model_config = config.model
-  inputs = {feature.name: keras.Input(shape=(1,), dtype=feature.dtype, name=feature.name)
+  inputs = {feature.name: keras.Input(shape=(1,), dtype=feature.dtype,
+                                     name=_safe_name(feature.name))
             for feature in model_config.features}
   encoded = [_encode(feature, inputs[feature.name], stats)
              for feature in model_config.features]

@@ -1,110 +1,205 @@
 """The heads config: one declarative file that Trainer and Evaluator both derive from.
 
-Loaded from YAML or JSON and validated on load. Errors name the field path,
-e.g. `heads[1].n_classes: must be > 2 for multi_class`.
+Every field is declared once, below, as a pydantic model field: its type, its
+default, its bounds and its description. The validator, the defaults and the
+JSON Schema of the file (`json_schema()`, committed as
+pipelines/configs/heads-config.schema.json) all come from these declarations.
+Rules that tie fields together live in each section's `_rules` method.
+Errors name the field path, e.g. `heads[1].n_classes: must be > 2 for
+multi_class, got 2`; `ConfigError.problems` lists every error found.
+
+Adding a field is one line in its section, e.g. in `TrainingConfig`:
+
+    loss_balancing: Literal['none', 'uncertainty'] = _field('none', 'How head losses are weighed.')
+
+then regenerate the schema file (`heads-pipeline schema --output
+pipelines/configs/heads-config.schema.json`).
+
+This module imports no TensorFlow (only `build()` does): `heads-pipeline
+check` reads configs and data without it.
 """
 
-import dataclasses
+import difflib
 import json
-import math
 import os
-from typing import Any, Dict, List, Optional
+import re
+import typing
+from typing import Dict, List, Literal, Optional, Union
 
-import heads
-from heads import distribute
+import pydantic
+from pydantic import json_schema as pydantic_json_schema
 
-HEAD_TYPES = ('regression', 'poisson_regression', 'logistic_regression', 'binary',
-              'multi_class', 'multi_label')
-FEATURE_KINDS = ('numeric', 'categorical_vocabulary', 'categorical_hash')
+HeadType = Literal['regression', 'poisson_regression', 'logistic_regression', 'binary',
+                   'multi_class', 'multi_label']
+FeatureKind = Literal['numeric', 'categorical_vocabulary', 'categorical_hash']
+HEAD_TYPES = typing.get_args(HeadType)
+FEATURE_KINDS = typing.get_args(FeatureKind)
 MISSING_LABEL_POLICIES = ('error', 'mask')
 NON_FINITE_POLICIES = ('error', 'impute')
 OPTIMIZERS = ('adam', 'sgd', 'adagrad', 'rmsprop')
 DIRECTIONS = ('higher_is_better', 'lower_is_better')
+# heads.distribute.STRATEGIES, restated so this module needs no TensorFlow
+# (tests/test_config.py checks that the two agree).
+DISTRIBUTIONS = ('auto', 'default', 'mirrored', 'multi_worker', 'tpu')
 
-_CLASS_HEADS = ('binary', 'multi_class', 'multi_label')
-_FLOAT_LABEL_HEADS = ('regression', 'poisson_regression', 'logistic_regression')
+CLASS_HEADS = ('binary', 'multi_class', 'multi_label')
+FLOAT_LABEL_HEADS = ('regression', 'poisson_regression', 'logistic_regression')
+_HEAD_NAME = re.compile(r'^[A-Za-z0-9_.-]+$')
+SCHEMA_FILENAME = 'heads-config.schema.json'
 
 
 class ConfigError(ValueError):
-  """A config value is invalid; the message starts with the field path."""
+  """A config value is invalid; the message starts with the field path.
+
+  Takes a message, or a list of (path, message): `problems` holds every one
+  found, and the error's message is the first.
+  """
+
+  def __init__(self, problems):
+    self.problems = [('', problems)] if isinstance(problems, str) else list(problems)
+    super().__init__(_join(*self.problems[0]))
 
 
-def _fail(path, message):
-  raise ConfigError('{}: {}'.format(path, message))
+def _join(path, message):
+  return '{}: {}'.format(path, message) if path else message
 
 
-class _Reader:
-  """Reads typed fields of one mapping, naming the path in every error."""
+class _Invalid(ValueError):
+  """Raised by a section's rules: `field` is the path below the section."""
 
-  def __init__(self, data, path):
+  def __init__(self, field, message):
+    super().__init__(message)
+    self.field = field
+    self.message = message
+
+
+def _field(default=..., description=None, **constraints):
+  return pydantic.Field(default, description=description, **constraints)
+
+
+class _Section(pydantic.BaseModel):
+  """A config mapping: unknown keys are errors, types are strict (no '5' for 5)."""
+
+  model_config = pydantic.ConfigDict(extra='forbid', frozen=True, strict=True)
+
+  @pydantic.model_validator(mode='before')
+  @classmethod
+  def _fill_defaults(cls, data):
     if not isinstance(data, dict):
-      _fail(path, 'must be a mapping, got {}'.format(type(data).__name__))
-    self.data = data
-    self.path = path
-    self._used = set()
+      return data
+    # `key:` with no value in YAML means the default, as if the key were absent.
+    return cls._defaults({key: value for key, value in data.items() if value is not None})
 
-  def field(self, key):
-    return '{}.{}'.format(self.path, key) if self.path else key
+  @classmethod
+  def _defaults(cls, data):
+    """Defaults that depend on other fields, filled in the raw mapping."""
+    return data
 
-  def get(self, key, kinds, default=None, required=False):
-    self._used.add(key)
-    if key not in self.data or self.data[key] is None:
-      if required:
-        _fail(self.field(key), 'is required')
-      return default
-    value = self.data[key]
-    if isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool)):
-      return value
-    _fail(self.field(key), 'must be {}, got {!r}'.format(
-        ' or '.join(k.__name__ for k in kinds), value))
+  @pydantic.model_validator(mode='after')
+  def _check_rules(self):
+    self._rules()
+    return self
 
-  def choice(self, key, choices, default=None, required=False):
-    value = self.get(key, (str,), default, required)
-    if value is not None and value not in choices:
-      _fail(self.field(key), 'must be one of {}, got {!r}'.format(list(choices), value))
-    return value
-
-  def sub(self, key, required=False):
-    return _Reader(self.get(key, (dict,), {}, required), self.field(key))
-
-  def items(self, key, required=False):
-    values = self.get(key, (list,), [], required)
-    return [(value, '{}[{}]'.format(self.field(key), i)) for i, value in enumerate(values)]
-
-  def done(self):
-    unknown = sorted(set(self.data) - self._used)
-    if unknown:
-      _fail(self.field(unknown[0]), 'unknown field (known: {})'.format(sorted(self._used)))
+  def _rules(self):
+    """Rules across fields: raise _Invalid(field, message)."""
 
 
-def _positive(path, value, allow_zero=False):
-  if value is not None and (value < 0 or (value == 0 and not allow_zero)):
-    _fail(path, 'must be {} 0, got {}'.format('>=' if allow_zero else '>', value))
-  return value
-
-
-@dataclasses.dataclass(frozen=True)
-class HeadConfig:
+class HeadConfig(_Section):
   """One head: what it predicts (label), how (type and arguments), and its weight."""
 
-  name: str
-  type: str
-  label: str
-  weight: float = 1.0
-  n_classes: Optional[int] = None
-  label_vocabulary: Optional[List[str]] = None
-  label_dimension: int = 1
-  thresholds: List[float] = dataclasses.field(default_factory=list)
-  weight_column: Optional[str] = None
-  missing_label: str = 'error'
-  classes_for_class_based_metrics: Optional[List[Any]] = None
+  name: str = _field(description='Head name: metric keys, signatures and thresholds use it.')
+  type: HeadType = _field(description='The head class.')
+  label: str = _field(None, 'Label column (default: the head name).')
+  weight: float = _field(1.0, "Weight of the head's loss in the sum over heads.", ge=0,
+                         allow_inf_nan=False)
+  n_classes: Optional[int] = _field(
+      None, 'Classes of multi_class / multi_label heads (default: the vocabulary size).')
+  label_vocabulary: Optional[List[str]] = _field(
+      None, 'Label values of a class head, in class-id order; without it labels are ids.')
+  label_dimension: int = _field(1, 'Values per label (regression heads).', ge=1)
+  thresholds: List[float] = _field(
+      [], 'Extra probability thresholds for accuracy/precision/recall metrics.')
+  weight_column: Optional[str] = _field(None, 'Column of per-example weights (default 1).')
+  missing_label: Literal[MISSING_LABEL_POLICIES] = _field(
+      'error', "'mask': rows without this label train the other heads only.")
+  classes_for_class_based_metrics: Optional[List[Union[int, str]]] = _field(
+      None, 'Classes (ids or vocabulary values) that get per-class metrics (multi_label).')
+  label_separator: Optional[str] = _field(
+      None, "Separator of several labels in one cell, e.g. '|' (multi_label).",
+      min_length=1)
+
+  @classmethod
+  def _defaults(cls, data):
+    if 'label' not in data and isinstance(data.get('name'), str):
+      data['label'] = data['name']
+    vocabulary = data.get('label_vocabulary')
+    if 'n_classes' not in data:
+      if data.get('type') == 'binary':
+        data['n_classes'] = 2
+      elif data.get('type') in ('multi_class', 'multi_label') and isinstance(vocabulary, list):
+        data['n_classes'] = len(vocabulary)
+    return data
+
+  def _rules(self):
+    kind, n_classes, vocabulary = self.type, self.n_classes, self.label_vocabulary
+    if not _HEAD_NAME.match(self.name):
+      raise _Invalid('name', 'must use letters, digits, _ . - only (it names signatures and '
+                             'metrics), got {!r}'.format(self.name))
+    if vocabulary is not None and len(set(vocabulary)) != len(vocabulary):
+      raise _Invalid('label_vocabulary', 'has duplicate values: {}'.format(vocabulary))
+    if vocabulary is not None and kind not in CLASS_HEADS:
+      raise _Invalid('label_vocabulary', 'does not apply to {} heads'.format(kind))
+    if kind == 'binary' and n_classes != 2:
+      raise _Invalid('n_classes', 'must be 2 (or absent) for binary, got {}'.format(n_classes))
+    if kind == 'binary' and vocabulary is not None and len(vocabulary) != 2:
+      raise _Invalid('label_vocabulary', 'must have 2 values for binary, got {}'.format(
+          len(vocabulary)))
+    if kind == 'multi_class' and (n_classes is None or n_classes <= 2):
+      raise _Invalid('n_classes', 'must be > 2 for multi_class, got {}'.format(n_classes))
+    if kind == 'multi_label' and (n_classes is None or n_classes < 2):
+      raise _Invalid('n_classes', 'must be >= 2 for multi_label, got {}'.format(n_classes))
+    if kind in FLOAT_LABEL_HEADS and n_classes is not None:
+      raise _Invalid('n_classes', 'does not apply to {} heads'.format(kind))
+    if vocabulary is not None and len(vocabulary) != n_classes:
+      raise _Invalid('label_vocabulary', 'has {} values but n_classes is {}'.format(
+          len(vocabulary), n_classes))
+    if self.label_dimension != 1 and kind not in ('regression', 'poisson_regression'):
+      raise _Invalid('label_dimension', 'must be 1 for {} heads, or >= 1 for regression, '
+                     'got {}'.format(kind, self.label_dimension))
+    for i, threshold in enumerate(self.thresholds):
+      if not 0 < threshold < 1:
+        raise _Invalid('thresholds[{}]'.format(i), 'must be in (0, 1), got {!r}'.format(
+            threshold))
+    if self.thresholds and kind not in ('binary', 'multi_label'):
+      raise _Invalid('thresholds', 'applies to binary and multi_label heads only')
+    self._check_metric_classes()
+    if self.label_separator is not None and kind != 'multi_label':
+      raise _Invalid('label_separator', 'applies to multi_label heads only')
+    if self.label_separator is not None and not vocabulary:
+      raise _Invalid('label_separator', 'needs label_vocabulary (the parts of a cell are '
+                                        'looked up in it)')
+
+  def _check_metric_classes(self):
+    classes = self.classes_for_class_based_metrics
+    if classes is None:
+      return
+    if self.type != 'multi_label':
+      raise _Invalid('classes_for_class_based_metrics', 'applies to multi_label heads only')
+    for i, value in enumerate(classes):
+      field = 'classes_for_class_based_metrics[{}]'.format(i)
+      if isinstance(value, str) and value not in (self.label_vocabulary or []):
+        raise _Invalid(field, '{!r} is not in label_vocabulary {}'.format(
+            value, self.label_vocabulary))
+      if isinstance(value, int) and not 0 <= value < self.n_classes:
+        raise _Invalid(field, 'must be a class id in [0, {}), got {}'.format(
+            self.n_classes, value))
 
   @property
   def missing_label_value(self):
     """Sentinel that marks a missing label in parsed data (None: labels required)."""
     if self.missing_label != 'mask':
       return None
-    if self.type in _FLOAT_LABEL_HEADS:
+    if self.type in FLOAT_LABEL_HEADS:
       return float('nan')
     if self.label_vocabulary:
       return ''
@@ -116,10 +211,11 @@ class HeadConfig:
 
   @property
   def label_is_float(self):
-    return self.type in _FLOAT_LABEL_HEADS
+    return self.type in FLOAT_LABEL_HEADS
 
   def build(self):
     """The `heads` head this entry describes."""
+    import heads  # pylint: disable=g-import-not-at-top
     common = dict(weight_column=self.weight_column, name=self.name,
                   missing_label_value=self.missing_label_value)
     if self.type == 'regression':
@@ -140,70 +236,173 @@ class HeadConfig:
         classes_for_class_based_metrics=self.classes_for_class_based_metrics, **common)
 
 
-@dataclasses.dataclass(frozen=True)
-class FeatureConfig:
-  """One input feature of the body and how it is encoded."""
+class FeatureConfig(_Section):
+  """One input feature of the body and how it is encoded (a bare name is a numeric feature)."""
 
-  name: str
-  kind: str = 'numeric'
-  vocabulary: Optional[List[str]] = None
-  hash_buckets: Optional[int] = None
-  embedding_dim: Optional[int] = None
-  dtype: str = 'float32'
-  non_finite: str = 'error'  # NaN/inf values of a numeric feature: 'error' or 'impute'
+  name: str = _field(description='Column name.')
+  kind: FeatureKind = _field('numeric', 'How the feature is encoded.')
+  vocabulary: Optional[List[Union[str, int]]] = _field(
+      None, 'Values of a categorical_vocabulary feature; others share one bucket.')
+  hash_buckets: Optional[int] = _field(None, 'Buckets of a categorical_hash feature.', gt=0)
+  embedding_dim: Optional[int] = _field(
+      None, 'Embed a categorical feature in this many dimensions (default: one-hot).', gt=0)
+  dtype: Literal['float32', 'int64', 'string'] = _field(
+      None, "The model input's dtype (default: float32 for numeric, string for categorical); "
+            'integer columns are converted to it.')
+  non_finite: Literal[NON_FINITE_POLICIES] = _field(
+      'error', "NaN or inf in a float32 numeric feature: 'error' names the column and rows, "
+               "'impute' treats them as missing values.")
+
+  @classmethod
+  def _defaults(cls, data):
+    if 'dtype' not in data:
+      data['dtype'] = 'float32' if data.get('kind', 'numeric') == 'numeric' else 'string'
+    return data
+
+  def _rules(self):
+    if self.kind == 'categorical_vocabulary' and not self.vocabulary:
+      raise _Invalid('vocabulary', 'is required for categorical_vocabulary features')
+    if self.vocabulary and len(set(map(str, self.vocabulary))) != len(self.vocabulary):
+      raise _Invalid('vocabulary', 'has duplicate values: {}'.format(self.vocabulary))
+    if self.kind == 'categorical_hash' and not self.hash_buckets:
+      raise _Invalid('hash_buckets', 'is required for categorical_hash features')
+    if self.kind == 'numeric' and (self.vocabulary or self.hash_buckets or self.embedding_dim):
+      raise _Invalid('', 'numeric features take no vocabulary, hash_buckets or embedding_dim')
+    if self.kind == 'categorical_hash' and self.vocabulary:
+      raise _Invalid('vocabulary', 'applies to categorical_vocabulary features only')
+    if self.kind == 'categorical_vocabulary' and self.hash_buckets:
+      raise _Invalid('hash_buckets', 'applies to categorical_hash features only')
+    allowed = ('float32', 'int64') if self.kind == 'numeric' else ('string', 'int64')
+    if self.dtype not in allowed:
+      raise _Invalid('dtype', 'must be one of {} for {} features, got {!r}'.format(
+          list(allowed), self.kind, self.dtype))
+    if 'non_finite' in self.model_fields_set and (
+        self.kind != 'numeric' or self.dtype != 'float32'):
+      raise _Invalid('non_finite', 'applies to float32 numeric features only')
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  features: List[FeatureConfig]
-  hidden_units: List[int] = dataclasses.field(default_factory=lambda: [32, 16])
-  dropout: float = 0.0
+def _feature_from_name(value):
+  return {'name': value} if isinstance(value, str) else value
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingConfig:
-  train_steps: int = 1000
-  eval_steps: int = 100
-  batch_size: int = 32
-  optimizer: str = 'adam'
-  learning_rate: float = 0.01
-  distribution: str = 'auto'
-  steps_per_execution: int = 1
-  seed: int = 0
+Feature = typing.Annotated[FeatureConfig, pydantic.BeforeValidator(
+    _feature_from_name, json_schema_input_type=Union[str, FeatureConfig])]
 
 
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-  serving_default: Optional[str] = None
+class ModelConfig(_Section):
+  """The body: input features, hidden layers and dropout."""
+
+  features: List[Feature] = _field(description='Input features (columns).', min_length=1)
+  hidden_units: List[typing.Annotated[int, pydantic.Field(gt=0)]] = _field(
+      [32, 16], 'Units of each hidden ReLU layer.')
+  dropout: float = _field(0.0, 'Dropout rate after each hidden layer.', ge=0, lt=1)
+
+  def _rules(self):
+    names = [feature.name for feature in self.features]
+    for i, name in enumerate(names):
+      if name in names[:i]:
+        raise _Invalid('features[{}].name'.format(i), 'duplicate feature {!r}'.format(name))
 
 
-@dataclasses.dataclass(frozen=True)
-class MetricThreshold:
+class TrainingConfig(_Section):
+  """How the Trainer trains: steps, batches, optimizer and distribution."""
+
+  train_steps: int = _field(1000, 'Training steps (batches).', gt=0)
+  eval_steps: int = _field(100, 'Validation steps after each epoch.', gt=0)
+  batch_size: int = _field(32, 'Examples per step (over all replicas).', gt=0)
+  optimizer: Literal[OPTIMIZERS] = _field('adam', 'Keras optimizer.')
+  learning_rate: float = _field(0.01, 'Learning rate.', gt=0)
+  distribution: Literal[DISTRIBUTIONS] = _field(
+      'auto', 'tf.distribute strategy (heads.distribute.strategy_from_setting).')
+  steps_per_execution: int = _field(1, 'Steps per tf.function call.', gt=0)
+  seed: int = _field(0, 'Random seed.')
+
+
+class ExportConfig(_Section):
+  """The exported SavedModel."""
+
+  serving_default: Optional[str] = _field(
+      None, 'Head whose outputs the serving_default signature returns (default: the first).')
+
+
+class ChangeThreshold(_Section):
+  """A change against the baseline (the last blessed model)."""
+
+  direction: Literal[DIRECTIONS] = _field(
+      description='Which way is better; alone it means "no worse than the baseline".')
+  absolute: Optional[float] = _field(None, 'Allowed absolute change.')
+  relative: Optional[float] = _field(None, 'Allowed relative change.')
+
+
+class MetricThreshold(_Section):
   """A per-head quality gate: absolute bounds and/or a change against the baseline."""
 
-  metric: str
-  lower_bound: Optional[float] = None
-  upper_bound: Optional[float] = None
-  change_direction: Optional[str] = None
-  change_absolute: Optional[float] = None
-  change_relative: Optional[float] = None
+  metric: str = _field(description="A metric of the head (eval_config.head_metric_names).")
+  lower_bound: Optional[float] = _field(None, 'The metric must be >= this.')
+  upper_bound: Optional[float] = _field(None, 'The metric must be <= this.')
+  change: Optional[ChangeThreshold] = _field(None, 'A change against the baseline.')
+
+  def _rules(self):
+    if self.lower_bound is None and self.upper_bound is None and self.change is None:
+      raise _Invalid('', 'needs lower_bound, upper_bound or change.direction')
+    if (self.lower_bound is not None and self.upper_bound is not None
+        and self.lower_bound > self.upper_bound):
+      raise _Invalid('lower_bound', 'must be <= upper_bound, got {} > {}'.format(
+          self.lower_bound, self.upper_bound))
+
+  @property
+  def change_direction(self):
+    return self.change.direction if self.change else None
+
+  @property
+  def change_absolute(self):
+    return self.change.absolute if self.change else None
+
+  @property
+  def change_relative(self):
+    return self.change.relative if self.change else None
 
 
-@dataclasses.dataclass(frozen=True)
-class EvaluationConfig:
-  thresholds: Dict[str, List[MetricThreshold]] = dataclasses.field(default_factory=dict)
-  slicing: List[List[str]] = dataclasses.field(default_factory=lambda: [[]])
+class EvaluationConfig(_Section):
+  """The Evaluator: per-head blessing thresholds and slices."""
+
+  thresholds: Dict[str, List[MetricThreshold]] = _field(
+      {}, 'Blessing gates per head name; a model is blessed when every head passes.')
+  slicing: List[List[str]] = _field(
+      [[]], 'Slices: each a list of feature columns ([] = all examples).')
 
 
-@dataclasses.dataclass(frozen=True)
-class HeadsConfig:
+class HeadsConfig(_Section):
   """The whole config: heads, model body, training, export and evaluation."""
 
-  heads: List[HeadConfig]
-  model: ModelConfig
-  training: TrainingConfig = TrainingConfig()
-  export: ExportConfig = ExportConfig()
-  evaluation: EvaluationConfig = EvaluationConfig()
+  heads: List[HeadConfig] = _field(description='The heads sharing one body.', min_length=1)
+  model: ModelConfig = _field(description='The shared body.')
+  training: TrainingConfig = _field(TrainingConfig(), 'Training settings.')
+  export: ExportConfig = _field(ExportConfig(), 'Export settings.')
+  evaluation: EvaluationConfig = _field(EvaluationConfig(), 'Evaluator settings.')
+
+  def _rules(self):
+    names = [head.name for head in self.heads]
+    for i, name in enumerate(names):
+      if name in names[:i]:
+        raise _Invalid('heads[{}].name'.format(i), 'duplicate head name {!r}'.format(name))
+    labels = [head.label for head in self.heads]
+    for i, label in enumerate(labels):
+      if label in labels[:i]:
+        raise _Invalid('heads[{}].label'.format(i), 'column {!r} is already the label of '
+                       'heads[{}]'.format(label, labels.index(label)))
+    for i, feature in enumerate(self.model.features):
+      if feature.name in labels:
+        raise _Invalid('model.features[{}].name'.format(i), '{!r} is a head label; a label '
+                       'cannot be an input feature'.format(feature.name))
+    serving_default = self.export.serving_default
+    if serving_default is not None and serving_default not in names:
+      raise _Invalid('export.serving_default', 'must name a head {}, got {!r}'.format(
+          names, serving_default))
+    for head_name in self.evaluation.thresholds:
+      if head_name not in names:
+        raise _Invalid('evaluation.thresholds.{}'.format(head_name),
+                       'is not a head name {}'.format(names))
 
   def head(self, name):
     for head in self.heads:
@@ -213,6 +412,7 @@ class HeadsConfig:
 
   def build_head(self):
     """A MultiHead of all configured heads (head weights from the config)."""
+    import heads  # pylint: disable=g-import-not-at-top
     built = [head.build() for head in self.heads]
     return heads.MultiHead(built, head_weights=[head.weight for head in self.heads],
                            allow_missing_labels=False)
@@ -227,205 +427,93 @@ class HeadsConfig:
     return self.export.serving_default or self.heads[0].name
 
   def to_dict(self):
-    return dataclasses.asdict(self)
+    return self.model_dump()
 
 
 # ----------------------------------------------------------------------------
-# Parsing.
+# Errors with field paths.
 
-def _parse_head(data, path):
-  r = _Reader(data, path)
-  name = r.get('name', (str,), required=True)
-  head_type = r.choice('type', HEAD_TYPES, required=True)
-  label = r.get('label', (str,), default=name)
-  weight = r.get('weight', (int, float), default=1.0)
-  if not math.isfinite(weight) or weight < 0:
-    _fail(r.field('weight'), 'must be a finite number >= 0, got {}'.format(weight))
-  n_classes = r.get('n_classes', (int,))
-  vocabulary = r.get('label_vocabulary', (list,))
-  if vocabulary is not None:
-    for i, value in enumerate(vocabulary):
-      if not isinstance(value, str):
-        _fail('{}[{}]'.format(r.field('label_vocabulary'), i),
-              'must be a string, got {!r}'.format(value))
-    if len(set(vocabulary)) != len(vocabulary):
-      _fail(r.field('label_vocabulary'), 'has duplicate values: {}'.format(vocabulary))
-  if head_type == 'binary':
-    if n_classes not in (None, 2):
-      _fail(r.field('n_classes'), 'must be 2 (or absent) for binary, got {}'.format(n_classes))
-    if vocabulary is not None and len(vocabulary) != 2:
-      _fail(r.field('label_vocabulary'), 'must have 2 values for binary, got {}'.format(
-          len(vocabulary)))
-    n_classes = 2
-  elif head_type == 'multi_class':
-    if n_classes is None and vocabulary:
-      n_classes = len(vocabulary)
-    if n_classes is None or n_classes <= 2:
-      _fail(r.field('n_classes'), 'must be > 2 for multi_class, got {}'.format(n_classes))
-  elif head_type == 'multi_label':
-    if n_classes is None and vocabulary:
-      n_classes = len(vocabulary)
-    if n_classes is None or n_classes < 2:
-      _fail(r.field('n_classes'), 'must be >= 2 for multi_label, got {}'.format(n_classes))
-  elif n_classes is not None:
-    _fail(r.field('n_classes'), 'does not apply to {} heads'.format(head_type))
-  if vocabulary is not None and head_type not in _CLASS_HEADS:
-    _fail(r.field('label_vocabulary'), 'does not apply to {} heads'.format(head_type))
-  if vocabulary is not None and n_classes is not None and len(vocabulary) != n_classes:
-    _fail(r.field('label_vocabulary'), 'has {} values but n_classes is {}'.format(
-        len(vocabulary), n_classes))
-  label_dimension = r.get('label_dimension', (int,), default=1)
-  if label_dimension < 1 or (label_dimension != 1 and head_type not in (
-      'regression', 'poisson_regression')):
-    _fail(r.field('label_dimension'), 'must be 1 for {} heads, or >= 1 for regression, '
-          'got {}'.format(head_type, label_dimension))
-  thresholds = r.get('thresholds', (list,), default=[])
-  for i, threshold in enumerate(thresholds):
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
-        0 < threshold < 1):
-      _fail('{}[{}]'.format(r.field('thresholds'), i), 'must be in (0, 1), got {!r}'.format(
-          threshold))
-  if thresholds and head_type not in ('binary', 'multi_label'):
-    _fail(r.field('thresholds'), 'applies to binary and multi_label heads only')
-  classes = r.get('classes_for_class_based_metrics', (list,))
-  if classes is not None and head_type != 'multi_label':
-    _fail(r.field('classes_for_class_based_metrics'), 'applies to multi_label heads only')
-  weight_column = r.get('weight_column', (str,))
-  missing_label = r.choice('missing_label', MISSING_LABEL_POLICIES, default='error')
-  r.done()
-  return HeadConfig(
-      name=name, type=head_type, label=label, weight=float(weight), n_classes=n_classes,
-      label_vocabulary=vocabulary, label_dimension=label_dimension,
-      thresholds=[float(t) for t in thresholds], weight_column=weight_column,
-      missing_label=missing_label, classes_for_class_based_metrics=classes)
+def _path(loc):
+  path = ''
+  for part in loc:
+    if isinstance(part, int):
+      path += '[{}]'.format(part)
+    elif part:
+      path += '.{}'.format(part) if path else str(part)
+  return path
 
 
-def _parse_feature(data, path):
-  if isinstance(data, str):
-    return FeatureConfig(name=data)
-  r = _Reader(data, path)
-  name = r.get('name', (str,), required=True)
-  kind = r.choice('kind', FEATURE_KINDS, default='numeric')
-  vocabulary = r.get('vocabulary', (list,))
-  hash_buckets = _positive(r.field('hash_buckets'), r.get('hash_buckets', (int,)))
-  embedding_dim = _positive(r.field('embedding_dim'), r.get('embedding_dim', (int,)))
-  if kind == 'categorical_vocabulary' and not vocabulary:
-    _fail(r.field('vocabulary'), 'is required for categorical_vocabulary features')
-  if kind == 'categorical_hash' and not hash_buckets:
-    _fail(r.field('hash_buckets'), 'is required for categorical_hash features')
-  if kind == 'numeric' and (vocabulary or hash_buckets or embedding_dim):
-    _fail(r.path, 'numeric features take no vocabulary, hash_buckets or embedding_dim')
-  default_dtype = 'float32' if kind == 'numeric' else 'string'
-  dtype = r.choice('dtype', ('float32', 'int64', 'string'), default=default_dtype)
-  non_finite = r.choice('non_finite', NON_FINITE_POLICIES, default='error')
-  if 'non_finite' in data and (kind != 'numeric' or dtype != 'float32'):
-    _fail(r.field('non_finite'), 'applies to float32 numeric features only')
-  r.done()
-  return FeatureConfig(name=name, kind=kind, vocabulary=vocabulary, hash_buckets=hash_buckets,
-                       embedding_dim=embedding_dim, dtype=dtype, non_finite=non_finite)
+def _model_at(loc):
+  """The section class at `loc` (a path into HeadsConfig), for 'known fields' hints."""
+  model = HeadsConfig
+  for part in loc:
+    if isinstance(part, str) and part in model.model_fields:
+      model = _inner_model(model.model_fields[part].annotation) or model
+  return model
 
 
-def _parse_threshold(data, path):
-  r = _Reader(data, path)
-  change = r.sub('change')
-  threshold = MetricThreshold(
-      metric=r.get('metric', (str,), required=True),
-      lower_bound=r.get('lower_bound', (int, float)),
-      upper_bound=r.get('upper_bound', (int, float)),
-      change_direction=change.choice('direction', DIRECTIONS),
-      change_absolute=change.get('absolute', (int, float)),
-      change_relative=change.get('relative', (int, float)))
-  change.done()
-  r.done()
-  if threshold.lower_bound is None and threshold.upper_bound is None and (
-      threshold.change_direction is None):
-    _fail(path, 'needs lower_bound, upper_bound or change.direction')
-  if (threshold.change_absolute is not None or threshold.change_relative is not None) and (
-      threshold.change_direction is None):
-    _fail('{}.change.direction'.format(path), 'is required with change.absolute/relative')
-  return threshold
+def _inner_model(annotation):
+  if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+    return annotation
+  for arg in typing.get_args(annotation):
+    found = _inner_model(arg)
+    if found:
+      return found
+  return None
+
+
+_TYPE_NAMES = {'int_type': 'an integer', 'float_type': 'a number', 'string_type': 'a string',
+               'bool_type': 'true or false', 'list_type': 'a list', 'dict_type': 'a mapping',
+               'model_type': 'a mapping', 'model_attributes_type': 'a mapping'}
+_BOUNDS = {'greater_than': ('>', 'gt'), 'greater_than_equal': ('>=', 'ge'),
+           'less_than': ('<', 'lt'), 'less_than_equal': ('<=', 'le')}
+
+
+def _problem(error):
+  """(path, message) of one pydantic error dict."""
+  kind, loc, ctx = error['type'], error['loc'], error.get('ctx') or {}
+  value = error.get('input')
+  if kind == 'value_error' and isinstance(ctx.get('error'), _Invalid):
+    return _below(_path(loc), ctx['error'].field), ctx['error'].message
+  if kind == 'missing':
+    return _path(loc), 'is required'
+  if kind == 'extra_forbidden':
+    known = sorted(_model_at(loc[:-1]).model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1) or [
+        name for name in known if name.startswith(str(loc[-1]))]
+    hint = "did you mean '{}'? ".format(close[0]) if close else ''
+    return _path(loc), 'unknown field ({}known: {})'.format(hint, known)
+  if kind == 'literal_error':
+    return _path(loc), 'must be one of {}, got {!r}'.format(ctx['expected'], value)
+  if kind == 'model_type' and ctx.get('class_name') == 'FeatureConfig':
+    return _path(loc), 'must be a column name or a mapping, got {!r}'.format(value)
+  if kind in _TYPE_NAMES:
+    return _path(loc), 'must be {}, got {!r}'.format(_TYPE_NAMES[kind], value)
+  if kind in _BOUNDS:
+    sign, key = _BOUNDS[kind]
+    return _path(loc), 'must be {} {}, got {!r}'.format(sign, ctx[key], value)
+  if kind == 'finite_number':
+    return _path(loc), 'must be a finite number, got {!r}'.format(value)
+  if kind in ('too_short', 'string_too_short'):
+    return _path(loc), 'must not be empty'
+  return _path(loc), '{}, got {!r}'.format(error['msg'], value)
+
+
+def _below(path, field):
+  if not path or not field:
+    return path or field
+  return path + field if field.startswith('[') else '{}.{}'.format(path, field)
 
 
 def parse_config(data):
-  """Validates a config mapping and returns a HeadsConfig."""
-  root = _Reader(data, '')
-  head_items = root.items('heads', required=True)
-  if not head_items:
-    _fail('heads', 'must list at least one head')
-  parsed_heads = [_parse_head(item, path) for item, path in head_items]
-  names = [head.name for head in parsed_heads]
-  for i, name in enumerate(names):
-    if name in names[:i]:
-      _fail('heads[{}].name'.format(i), 'duplicate head name {!r}'.format(name))
-
-  model = root.sub('model', required=True)
-  features = [_parse_feature(item, path) for item, path in model.items('features', required=True)]
-  if not features:
-    _fail('model.features', 'must list at least one feature')
-  feature_names = [f.name for f in features]
-  for i, name in enumerate(feature_names):
-    if name in feature_names[:i]:
-      _fail('model.features[{}].name'.format(i), 'duplicate feature {!r}'.format(name))
-  labels = {head.label for head in parsed_heads}
-  for i, name in enumerate(feature_names):
-    if name in labels:
-      _fail('model.features[{}].name'.format(i), '{!r} is a head label; a label cannot be '
-            'an input feature'.format(name))
-  hidden_units = model.get('hidden_units', (list,), default=[32, 16])
-  for i, units in enumerate(hidden_units):
-    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-      _fail('model.hidden_units[{}]'.format(i), 'must be a positive integer, got {!r}'.format(
-          units))
-  dropout = model.get('dropout', (int, float), default=0.0)
-  if not 0 <= dropout < 1:
-    _fail('model.dropout', 'must be in [0, 1), got {}'.format(dropout))
-  model.done()
-
-  training = root.sub('training')
-  training_config = TrainingConfig(
-      train_steps=_positive('training.train_steps', training.get('train_steps', (int,), 1000)),
-      eval_steps=_positive('training.eval_steps', training.get('eval_steps', (int,), 100)),
-      batch_size=_positive('training.batch_size', training.get('batch_size', (int,), 32)),
-      optimizer=training.choice('optimizer', OPTIMIZERS, default='adam'),
-      learning_rate=_positive('training.learning_rate',
-                              training.get('learning_rate', (int, float), 0.01)),
-      distribution=training.choice('distribution', distribute.STRATEGIES, default='auto'),
-      steps_per_execution=_positive('training.steps_per_execution',
-                                    training.get('steps_per_execution', (int,), 1)),
-      seed=training.get('seed', (int,), 0))
-  training.done()
-
-  export = root.sub('export')
-  serving_default = export.get('serving_default', (str,))
-  if serving_default is not None and serving_default not in names:
-    _fail('export.serving_default', 'must name a head {}, got {!r}'.format(names,
-                                                                          serving_default))
-  export.done()
-
-  evaluation = root.sub('evaluation')
-  thresholds_reader = evaluation.sub('thresholds')
-  thresholds = {}
-  for head_name, items in thresholds_reader.data.items():
-    path = thresholds_reader.field(head_name)
-    thresholds_reader.get(head_name, (list,))
-    if head_name not in names:
-      _fail(path, 'is not a head name {}'.format(names))
-    thresholds[head_name] = [_parse_threshold(item, '{}[{}]'.format(path, i))
-                             for i, item in enumerate(items)]
-  slicing = evaluation.get('slicing', (list,), default=[[]])
-  for i, spec in enumerate(slicing):
-    if not isinstance(spec, list) or not all(isinstance(k, str) for k in spec):
-      _fail('evaluation.slicing[{}]'.format(i),
-            'must be a list of feature names ([] = overall), got {!r}'.format(spec))
-  evaluation.done()
-  root.done()
-  return HeadsConfig(
-      heads=parsed_heads,
-      model=ModelConfig(features=features, hidden_units=list(hidden_units),
-                        dropout=float(dropout)),
-      training=training_config,
-      export=ExportConfig(serving_default=serving_default),
-      evaluation=EvaluationConfig(thresholds=thresholds, slicing=slicing))
+  """Validates a config mapping and returns a HeadsConfig (ConfigError on any problem)."""
+  if not isinstance(data, dict):
+    raise ConfigError([('', 'the config must be a mapping, got {}'.format(
+        type(data).__name__))])
+  try:
+    return HeadsConfig.model_validate(data)
+  except pydantic.ValidationError as error:
+    raise ConfigError([_problem(e) for e in error.errors()]) from None
 
 
 def load_config(path_or_text):
@@ -452,5 +540,38 @@ def read_config_data(path_or_text):
       import yaml  # pylint: disable=g-import-not-at-top
       data = yaml.safe_load(text)
   except Exception as error:  # pylint: disable=broad-except
-    raise ConfigError('{}: cannot parse: {}'.format(source, error)) from None
+    raise ConfigError([(source, 'cannot parse: {}'.format(
+        ' '.join(str(error).split())))]) from None
   return data
+
+
+# ----------------------------------------------------------------------------
+# JSON Schema.
+
+class _NoTitles(pydantic_json_schema.GenerateJsonSchema):
+  """Property titles only repeat the key; descriptions say what a field is."""
+
+  def field_title_should_be_set(self, schema):
+    return False
+
+
+def json_schema():
+  """The JSON Schema of a config file, from the models above (editors validate with it)."""
+  schema = HeadsConfig.model_json_schema(schema_generator=_NoTitles)
+  for section in schema['$defs'].values():
+    for prop in section['properties'].values():
+      if prop.get('default', 0) is None and 'anyOf' not in prop:
+        del prop['default']  # filled from other fields (e.g. label: the head name)
+  return {'$schema': 'https://json-schema.org/draft/2020-12/schema',
+          'title': 'tf-heads heads config',
+          **{key: value for key, value in schema.items() if key != 'title'}}
+
+
+def json_schema_text():
+  return json.dumps(json_schema(), indent=2, sort_keys=True) + '\n'
+
+
+def schema_path():
+  """Where the packaged JSON Schema file is (pipelines/configs/heads-config.schema.json)."""
+  from importlib import resources  # pylint: disable=g-import-not-at-top
+  return str(resources.files('pipelines').joinpath('configs', SCHEMA_FILENAME))

@@ -13,7 +13,8 @@ plots the report draws. Thresholds gate the overall slice of each head.
 
 import json
 
-import tensorflow_model_analysis as tfma
+# The config protos from their own module: TFMA 0.52 no longer re-exports them as tfma.*.
+from tensorflow_model_analysis.proto import config_pb2
 
 from components import signatures
 from components import tfma_metrics
@@ -33,8 +34,8 @@ CALIBRATION_PLOT = 'calibration_plot'
 MULTI_CLASS_CONFUSION_MATRIX_PLOT = 'multi_class_confusion_matrix_plot'
 
 _REGRESSION_TYPES = ('regression', 'poisson_regression', 'logistic_regression')
-_DIRECTIONS = {'higher_is_better': tfma.MetricDirection.HIGHER_IS_BETTER,
-               'lower_is_better': tfma.MetricDirection.LOWER_IS_BETTER}
+_DIRECTIONS = {'higher_is_better': config_pb2.MetricDirection.HIGHER_IS_BETTER,
+               'lower_is_better': config_pb2.MetricDirection.LOWER_IS_BETTER}
 
 
 def _custom(metric):
@@ -47,8 +48,8 @@ def _stock(class_name, name, **kwargs):
 
 def _metric_config(entry):
   class_name, module, config = entry
-  return tfma.MetricConfig(class_name=class_name, module=module,
-                           config=json.dumps(config, sort_keys=True))
+  return config_pb2.MetricConfig(class_name=class_name, module=module,
+                                 config=json.dumps(config, sort_keys=True))
 
 
 def _class_suffix(head, class_id):
@@ -167,7 +168,7 @@ def head_plot_entries(head):
 
 def _metric_threshold(items, path):
   """One tfma.MetricThreshold from the config entries that name the same metric."""
-  threshold = tfma.MetricThreshold()
+  threshold = config_pb2.MetricThreshold()
   for item, item_path in items:
     if item.lower_bound is not None or item.upper_bound is not None:
       if threshold.HasField('value_threshold'):
@@ -214,18 +215,18 @@ def _metrics_spec(config, head):
     metric = _metric_config(entry)
     name = entry[2]['name']
     if name in thresholds:
-      metric.per_slice_thresholds.add(slicing_specs=[tfma.SlicingSpec()],
+      metric.per_slice_thresholds.add(slicing_specs=[config_pb2.SlicingSpec()],
                                       threshold=thresholds[name])
     metrics.append(metric)
-  return tfma.MetricsSpec(metrics=metrics, output_names=[head.name],
-                          example_weights=tfma.ExampleWeightOptions(weighted=True))
+  return config_pb2.MetricsSpec(metrics=metrics, output_names=[head.name],
+                                example_weights=config_pb2.ExampleWeightOptions(weighted=True))
 
 
 def slicing_specs(config):
   """The overall slice first, then one slice per feature list of evaluation.slicing."""
-  specs = [tfma.SlicingSpec()]
+  specs = [config_pb2.SlicingSpec()]
   for keys in config.evaluation.slicing:
-    spec = tfma.SlicingSpec(feature_keys=list(keys))
+    spec = config_pb2.SlicingSpec(feature_keys=list(keys))
     if spec not in specs:
       specs.append(spec)
   return specs
@@ -233,7 +234,7 @@ def slicing_specs(config):
 
 def model_spec(config):
   """The ModelSpec: head-keyed predictions, and labels / weights of every head."""
-  return tfma.ModelSpec(
+  return config_pb2.ModelSpec(
       signature_name=signatures.HEAD_OUTPUTS_SIGNATURE,
       preprocessing_function_names=[signatures.TRANSFORM_FEATURES_SIGNATURE],
       label_keys={head.name: signatures.eval_feature_key(head.name, signatures.LABEL)
@@ -244,7 +245,7 @@ def model_spec(config):
 
 def build_eval_config(config):
   """tfma.EvalConfig of a validated HeadsConfig (see the module docstring)."""
-  return tfma.EvalConfig(
+  return config_pb2.EvalConfig(
       model_specs=[model_spec(config)],
       metrics_specs=[_metrics_spec(config, head) for head in config.heads],
       slicing_specs=slicing_specs(config))

@@ -11,21 +11,23 @@ The policy, from the heads config:
 A missing value (an empty CSV field, an absent feature) is not a non-finite
 value: features impute it, labels follow `missing_label`, weights default to 1.
 
-The Trainer counts the bad rows of its splits before training
-(`count_bad_rows` on TFXIO batches); a data check reading CSV files can test
-each parsed number with `Rule.is_bad`. Both report with `errors` / `check`.
+`heads-pipeline check` (pipelines/check.py) applies `policy` to the CSV
+cells before any component runs. The Trainer scans its splits again before
+training (`count_bad_rows` on TFXIO batches, `errors` / `check`): data that
+did not come through the CSV check, e.g. TFRecords, meets the same rules.
 """
 
 import dataclasses
-import math
 from typing import Optional
 
 import numpy as np
 
-FEATURE = 'feature'
-LABEL = 'label'
-WEIGHT = 'weight'
-_FLOAT_FEATURE_DTYPE = 'float32'
+from components import columns
+
+FEATURE = columns.FEATURE
+LABEL = columns.LABEL
+WEIGHT = columns.WEIGHT
+_FLOAT = 'float32'
 
 
 class NonFiniteDataError(ValueError):
@@ -41,11 +43,6 @@ class Rule:
   kind: str
   head: Optional[str] = None
 
-  def is_bad(self, value):
-    """Whether one present value breaks the rule."""
-    value = float(value)
-    return not math.isfinite(value) or (self.kind == WEIGHT and value < 0)
-
   def bad_values(self, values):
     """Boolean mask of the values of a numpy array that break the rule."""
     values = np.asarray(values, np.float64)
@@ -56,36 +53,43 @@ class Rule:
 
   def message(self, rows, where):
     """One line: the config field, the column, how many rows, and what to do."""
-    plural = 'row' if rows == 1 else 'rows'
+    rows = '{} row{} of {} {}'.format(rows, '' if rows == 1 else 's', where,
+                                      'holds' if rows == 1 else 'hold')
     if self.kind == FEATURE:
-      return ('{} (column {!r}): {} {} of {} hold NaN or inf; set non_finite: impute on this '
-              'feature to treat them as missing values, or fix the data'.format(
-                  self.field, self.column, rows, plural, where))
+      return ('{} (column {!r}): {} NaN or inf; set non_finite: impute on this feature to '
+              'treat them as missing values, or fix the data'.format(
+                  self.field, self.column, rows))
     if self.kind == LABEL:
-      return ('{} (column {!r}, head {!r}): {} {} of {} hold a NaN or inf label; set '
-              'missing_label: mask on the head to leave them out of its loss and metrics, '
-              'or fix the data'.format(self.field, self.column, self.head, rows, plural, where))
-    return ('{} (column {!r}, head {!r}): {} {} of {} hold a negative, NaN or inf example '
-            'weight; weights must be finite and >= 0'.format(
-                self.field, self.column, self.head, rows, plural, where))
+      return ('{} (column {!r}, head {!r}): {} a NaN or inf label; set missing_label: mask on '
+              'the head to leave them out of its loss and metrics, or fix the data'.format(
+                  self.field, self.column, self.head, rows))
+    return ('{} (column {!r}, head {!r}): {} a negative, NaN or inf example weight; weights '
+            'must be finite and >= 0'.format(self.field, self.column, self.head, rows))
+
+
+def policy(column):
+  """What NaN and inf in a configured column (a columns.Column) are: 'error', 'impute' or 'mask'.
+
+  'impute' for a float feature with `non_finite: impute`, 'mask' for a float
+  label of a head with `missing_label: mask`, else 'error' (also for a text
+  or integer column, where a cell 'nan' is most likely a missing value written
+  out by a tool).
+  """
+  entry = column.entry
+  if column.role == FEATURE and entry.kind == 'numeric' and column.dtype == _FLOAT:
+    return entry.non_finite
+  if column.role == LABEL and entry.label_is_float and entry.missing_label == 'mask':
+    return 'mask'
+  return 'error'
 
 
 def rules(config):
-  """The Rules of a HeadsConfig: features with non_finite: error, unmasked float labels, weights."""
-  found = []
-  for i, feature in enumerate(config.model.features):
-    if (feature.kind == 'numeric' and feature.dtype == _FLOAT_FEATURE_DTYPE
-        and feature.non_finite == 'error'):
-      found.append(Rule(feature.name, 'model.features[{}]'.format(i), FEATURE))
-  for i, head in enumerate(config.heads):
-    if head.label_is_float and head.missing_label != 'mask':
-      found.append(Rule(head.label, 'heads[{}].label'.format(i), LABEL, head.name))
-    if head.weight_column:
-      found.append(Rule(head.weight_column, 'heads[{}].weight_column'.format(i), WEIGHT,
-                        head.name))
+  """The Rules of a HeadsConfig: its float columns whose policy is 'error', and weights."""
   unique = {}
-  for rule in found:
-    unique.setdefault(rule.column, rule)
+  for column in columns.configured_columns(config):
+    if column.dtype == _FLOAT and policy(column) == 'error':
+      head = None if column.role == FEATURE else column.entry.name
+      unique.setdefault(column.name, Rule(column.name, column.field, column.role, head))
   return list(unique.values())
 
 

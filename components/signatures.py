@@ -110,14 +110,14 @@ def extra_signatures(config):
 
 
 class _DenseInputs:
-  """The model as the signatures call it: parsed features are densified first.
+  """The model as the signatures call it: parsed columns become the model's columns first.
 
   `heads.export` needs only `variables`, `head` and calling the model.
   """
 
-  def __init__(self, model, spec):
+  def __init__(self, model, to_model_columns):
     self._model = model
-    self._spec = spec
+    self._to_model_columns = to_model_columns
     self.head = model.head
 
   @property
@@ -125,24 +125,35 @@ class _DenseInputs:
     return self._model.variables
 
   def __call__(self, features, training=False):
-    return self._model(schema.densify(features, self._spec), training=training)
+    return self._model(self._to_model_columns(features), training=training)
 
 
-def _on_dense_features(build, spec):
-  return lambda model, features: build(model, schema.densify(features, spec))
+def _on_model_columns(build, to_model_columns):
+  return lambda model, features: build(model, to_model_columns(features))
 
 
-def export(model, config, export_dir):
+def export(model, config, export_dir, column_types=None):
   """Exports a trained HeadModel for serving and for the Evaluator.
 
   Signatures parse serialized tf.Examples with `schema.export_spec` (labels
   optional), and include `head_outputs` and `transform_features`. They parse
   tolerantly (`schema.tolerant_spec`): an empty value list, as CsvExampleGen
   writes for an empty CSV field, is a missing value like an absent feature.
+  `column_types` (the data schema's INT / FLOAT / BYTES per column) makes each
+  column parse as the data stores it; it is recorded with the model
+  (`schema.read_column_types`), so other readers parse the same way.
   """
   spec = schema.export_spec(config)
-  extras = {key: _on_dense_features(build, spec)
+
+  def to_model_columns(parsed):
+    return schema.model_columns(parsed, config, spec)
+
+  extras = {key: _on_model_columns(build, to_model_columns)
             for key, build in extra_signatures(config).items()}
-  return export_lib.export_saved_model(
-      _DenseInputs(model, spec), export_dir, feature_spec=schema.tolerant_spec(spec),
+  export_lib.export_saved_model(
+      _DenseInputs(model, to_model_columns), export_dir,
+      feature_spec=schema.tolerant_spec(spec, column_types),
       default_head=config.serving_default_head, extra_signatures=extras)
+  if column_types:
+    schema.write_column_types(export_dir, column_types)
+  return export_dir

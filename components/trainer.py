@@ -7,7 +7,9 @@ configured column is checked against the Schema artifact. Data comes through
 `fn_args.data_accessor` (labels as a dict keyed by head), training runs under
 the configured tf.distribute strategy with TensorBoard logs in
 `fn_args.model_run_dir`, and one SavedModel goes to `fn_args.serving_model_dir`
-(signatures: see components/signatures.py).
+(signatures: see components/signatures.py). The data's column types (INT,
+FLOAT, BYTES) come from the Schema: integer columns feed float inputs and
+labels, and the export parses and records them as stored.
 
 There is no Transform step: features are encoded inside the model (see
 components/body.py), so the exported `transform_features` signature is the
@@ -82,11 +84,15 @@ def read_raw_columns(file_patterns, data_accessor, config, data_schema, batch_si
 
 def read_columns(file_patterns, data_accessor, config, data_schema, batch_size, shuffle=True,
                  num_epochs=None, seed=None):
-  """Dataset of dense {column: tensor} batches of the configured features, weights and labels."""
+  """Dataset of {column: tensor} batches of the configured features, weights and labels.
+
+  Each column as the model takes it (`schema.model_columns`): integer columns
+  converted, missing values filled, dense.
+  """
   spec = schema.full_spec(config)
   return read_raw_columns(file_patterns, data_accessor, config, data_schema, batch_size,
                           shuffle=shuffle, num_epochs=num_epochs, seed=seed).map(
-                              lambda columns: schema.densify(columns, spec))
+                              lambda columns: schema.model_columns(columns, config, spec))
 
 
 def input_fn(file_patterns, data_accessor, config, data_schema, batch_size, shuffle=True,
@@ -205,7 +211,7 @@ def train(fn_args):
   """
   config = config_from_fn_args(fn_args)
   data_schema = load_schema(fn_args.schema_path)
-  schema.check_schema(config, data_schema)
+  column_types = schema.check_schema(config, data_schema)
   training = config.training
   # Before any TF op: MultiWorkerMirroredStrategy must configure collectives first.
   strategy = distribute.strategy_from_setting(training.distribution)
@@ -247,7 +253,7 @@ def train(fn_args):
   with resume.signals_interrupt() as received:
     try:
       _fit(model, make_train_data, start, train_steps, epochs, fit_args)
-      signatures.export(model, config, export_dir)
+      signatures.export(model, config, export_dir, column_types)
     except KeyboardInterrupt:
       step = int(model.optimizer.iterations.numpy())
       saver.step = step

@@ -1,5 +1,6 @@
 """Export a HeadModel as a SavedModel whose signatures are the head's export outputs."""
 
+import keras
 import tensorflow as tf
 
 from heads.keys import DEFAULT_SERVING_KEY
@@ -10,7 +11,34 @@ EXAMPLES_INPUT = 'examples'
 
 
 class _ServingModule(tf.Module):
-  """Holds the model variables and the signature functions; nothing project-specific."""
+  """Holds the signature functions and the plain TF state they read.
+
+  Nothing project-specific, so the SavedModel loads without this package.
+  """
+
+
+def _plain_variable(variable):
+  """The tf.Variable behind a Keras 3 variable (itself for a tf.Variable).
+
+  Tracked directly, a `keras.Variable` is saved as a second, new tf.Variable
+  initialised from the one it wraps. The MetaGraph's saver then restores that
+  copy, while the signature graphs read the wrapped variable: a session
+  loader (TF Serving, `saved_model_cli run`) finds the latter uninitialised.
+  Tracking the wrapped variable makes the saver restore what the graphs read.
+  """
+  return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+def _lookup_tables(model):
+  """The TF resources (e.g. a StringLookup's hash table) of a Keras or tf.Module `model`.
+
+  The signatures read them, so the SavedModel must hold them; its init op
+  fills them in either loader.
+  """
+  if not isinstance(model, (keras.Layer, tf.Module)):
+    return []
+  return [trackable for trackable in tf.train.TrackableView(model).descendants()
+          if isinstance(trackable, tf.saved_model.experimental.TrackableResource)]
 
 
 def export_outputs_for(model, features, default_head=None):
@@ -96,12 +124,17 @@ def export_saved_model(model, export_dir, feature_spec=None, input_signature=Non
   `serving_default` answers for in a MultiHead (default: the first head).
   `extra_signatures` maps more signature keys to `fn(model, features) -> dict`
   of tensors (e.g. a {head_name: prediction} signature for TFMA).
-  The SavedModel loads with plain `tf.saved_model.load`, without this package.
+  The SavedModel loads with plain `tf.saved_model.load`, without this package,
+  and in a TF1 session (`tf.compat.v1.saved_model.loader.load`), as TensorFlow
+  Serving, `saved_model_cli run`, KServe and Vertex AI load it. Every
+  signature has the Predict method name.
   """
   module = _ServingModule()
   functions = _signature_functions(model, feature_spec, input_signature, default_head,
                                    extra_signatures)
   signatures = {key: function.get_concrete_function() for key, function in functions.items()}
-  module.model_variables = list(model.variables)  # after tracing, which builds the model
+  # After tracing, which builds the model.
+  module.model_variables = [_plain_variable(variable) for variable in model.variables]
+  module.lookup_tables = _lookup_tables(model)
   tf.saved_model.save(module, export_dir, signatures=signatures)
   return export_dir

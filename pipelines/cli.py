@@ -1,4 +1,11 @@
-"""heads-pipeline: run the penguin pipeline locally, or compile it for Kubeflow Pipelines."""
+"""heads-pipeline: start a config from your CSVs, check it, run the pipeline, or compile it.
+
+Config and data errors print one line each, `error: <field path or
+file:line>: <message>`, and exit with status 2; `--verbose` shows tracebacks.
+A component that fails prints its name, the cause and where the full log is
+(status 1); a run stopped by Ctrl-C or SIGTERM says where it stopped and that
+a rerun continues (status 130).
+"""
 
 import argparse
 import contextlib
@@ -9,9 +16,14 @@ import sys
 import time
 import traceback
 import warnings
+from importlib import resources
+
+from components import config as config_lib
+from pipelines import csv_data
 
 DEFAULT_IMAGE = 'tf-heads-pipeline:0.1.0'
 TARGETS = ('kubeflow',)
+LOG_DIR = 'logs'
 
 _BEAM_HELP = """\
 Beam arguments: everything after a lone `--` goes unchanged to every Beam
@@ -28,17 +40,36 @@ component (ExampleGen, StatisticsGen, Evaluator) and replaces the default
 """
 
 _DESCRIPTION = """\
-The penguin pipeline of tf-heads: CsvExampleGen -> StatisticsGen -> SchemaGen
+The tf-heads pipeline: CsvExampleGen -> StatisticsGen -> SchemaGen
 -> ExampleValidator -> Trainer -> Evaluator -> Pusher, with the model, its heads
 and the Evaluator's thresholds all taken from one heads config (YAML/JSON).
+
+Your own CSV in three commands:
+  heads-pipeline init --data-dir DIR --label COLUMN[:TYPE] ... --output config.yaml
+  heads-pipeline check --config config.yaml --data-dir DIR
+  heads-pipeline run --config config.yaml --data-dir DIR
 """
 
 
+def _add_config(parser):
+  parser.add_argument('--config', required=True, metavar='FILE|NAME',
+                      help='heads config: a YAML or JSON file, or the name of a config shipped '
+                           'with tf-heads ({})'.format(', '.join(sorted(packaged_configs()))))
+
+
+def _add_sample(parser, what):
+  rows = parser.add_mutually_exclusive_group()
+  rows.add_argument('--sample', type=int, default=None, metavar='N',
+                    help='{} the first N rows, spread over the files (default: {})'.format(
+                        what, csv_data.DEFAULT_SAMPLE))
+  rows.add_argument('--all', action='store_true', help='{} every row'.format(what))
+
+
 def _add_common(parser):
-  parser.add_argument('--config', required=True, metavar='FILE',
-                      help='heads config (YAML or JSON), e.g. pipelines/configs/penguins.yaml')
+  _add_config(parser)
   parser.add_argument('--pipeline-name', default=None, metavar='NAME',
-                      help='pipeline name (default: penguin-heads)')
+                      help='pipeline name (default: penguin-heads, or <data dir>-heads with '
+                           '--data-dir)')
   parser.add_argument('--train-steps', type=int, default=None, metavar='N',
                       help="training steps (default: the config's training.train_steps)")
   parser.add_argument('--eval-steps', type=int, default=None, metavar='N',
@@ -71,7 +102,49 @@ def build_parser():
   run.add_argument('--rows', type=int, default=None, metavar='N',
                    help='use N rows of the penguins data (a fixed shuffle; for quick tests)')
   run.add_argument('--no-cache', action='store_true', help='recompute every component')
-  run.add_argument('--verbose', action='store_true', help='show all TFX/Beam/TF logs')
+  _add_sample(run, 'before the pipeline, check')
+  run.add_argument('--verbose', action='store_true',
+                   help='show all TFX/Beam/TF logs, and tracebacks')
+  run.add_argument('--dry-run', action='store_true',
+                   help='check the config and the data, build the pipeline and print what a '
+                        'run would do, without running it')
+
+  init = commands.add_parser(
+      'init', help='write a starter config from the CSV files in a directory',
+      description='Reads the CSV files in --data-dir and writes a commented heads config:\n'
+                  'a head per --label (type inferred unless given as COLUMN:TYPE), every\n'
+                  'other column as a feature, training defaults and blessing gates. It\n'
+                  'passes `check`, so `run` takes it as it is.',
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  init.add_argument('--data-dir', required=True, metavar='DIR', help='the CSV files')
+  init.add_argument('--label', required=True, action='append', metavar='COLUMN[:TYPE]',
+                    help='a label column, once per head; TYPE is one of {}'.format(
+                        ', '.join(config_lib.HEAD_TYPES)))
+  init.add_argument('--output', default='config.yaml', metavar='FILE',
+                    help='where the config goes (default: %(default)s)')
+  init.add_argument('--force', action='store_true', help='overwrite --output')
+  _add_sample(init, 'infer from')
+  init.add_argument('--verbose', action='store_true', help='show tracebacks')
+
+  check = commands.add_parser(
+      'check', help='check a config against the CSV files, in seconds',
+      description='Checks the config, then every configured column against the CSV files,\n'
+                  'and reports every problem at once, one line each: missing columns,\n'
+                  'values that are not numbers, labels outside the vocabulary, missing\n'
+                  'labels, non-finite numbers, headers, encodings. `run` does the same first.',
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  _add_config(check)
+  check.add_argument('--data-dir', required=True, metavar='DIR', help='the CSV files')
+  _add_sample(check, 'check')
+  check.add_argument('--verbose', action='store_true', help='show tracebacks')
+
+  schema = commands.add_parser(
+      'schema', help='print the JSON Schema of the config file',
+      description='Writes the JSON Schema of heads configs (what editors validate with;\n'
+                  'pipelines/configs/heads-config.schema.json is this output).',
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  schema.add_argument('--output', default=None, metavar='FILE',
+                      help='write to FILE instead of standard output')
 
   compile_ = commands.add_parser(
       'compile', help='compile the pipeline to a Kubeflow Pipelines v2 spec',
@@ -118,26 +191,62 @@ def split_beam_args(argv):
 
 
 class CliError(Exception):
-  """A user error: printed without a traceback."""
+  """A config, data or argument error: printed as `error: <where>: <message>` lines, status 2.
+
+  `problems` are csv_data.Problem lines; warnings among them print too.
+  """
+
+  def __init__(self, message=None, problems=None):
+    self.problems = list(problems or [csv_data.Problem('', message)])
+    errors = [p for p in self.problems if p.severity == csv_data.ERROR]
+    super().__init__(str(errors[0]) if errors else message)
 
 
-INTERRUPTED = ('interrupted; rerun the same command to continue: finished components are '
-               'reused from the cache, and a training resumes from its last checkpoint')
+class ComponentError(Exception):
+  """A pipeline run failed or was stopped: printed as one line with the log's path.
+
+  Status 1 for a failure (printed as `error: ...`), 130 for a run stopped by
+  Ctrl-C or SIGTERM, which a rerun of the same command continues.
+  """
+
+  def __init__(self, message, status=1):
+    super().__init__(message)
+    self.status = status
 
 
-def _reported_error(error):
-  """The one-line message of an error a run reports without a traceback, else None.
+INTERRUPTED = ('rerun the same command to continue: finished components are reused from the '
+               'cache, and a training resumes from its last checkpoint')
 
-  Bad data, a non-finite loss and a training stopped by a signal are the
-  user's to act on; anything else is a bug and keeps its traceback.
+
+def _component_error(error, component, log_path):
+  """The ComponentError of an exception out of LocalDagRunner.
+
+  Bad data and a non-finite loss are the user's to act on, so their whole
+  message is the line; a training stopped by a signal says where it stopped
+  and that a rerun resumes. Anything else shows its innermost cause.
   """
   from components import non_finite  # pylint: disable=g-import-not-at-top
   from components import resume  # pylint: disable=g-import-not-at-top
   from heads import non_finite_loss  # pylint: disable=g-import-not-at-top
-  if isinstance(error, (non_finite.NonFiniteDataError, non_finite_loss.NonFiniteLossError,
-                        resume.TrainingStopped)):
-    return str(error)
-  return None
+  cause = _innermost(error)
+  if isinstance(cause, resume.TrainingStopped):
+    return ComponentError('{} (full log: {})'.format(cause, log_path), status=130)
+  if isinstance(cause, (non_finite.NonFiniteDataError, non_finite_loss.NonFiniteLossError)):
+    message = str(cause)
+  else:
+    message = _one_line(error)
+  return ComponentError('{} failed: {} (full log: {})'.format(
+      component or 'the pipeline', message, log_path))
+
+
+def _log_failure(log_handler, message, component):
+  """Writes the exception being handled, traceback included, to the run's log file only.
+
+  Through the root logger it would reach the console handler too.
+  """
+  log_handler.handle(logging.getLogger(__name__).makeRecord(
+      __name__, logging.ERROR, __file__, 0, message, (component or 'the pipeline',),
+      sys.exc_info()))
 
 
 @contextlib.contextmanager
@@ -207,6 +316,7 @@ class _Progress(logging.Handler):
     self.count = 0
     self.started = None
     self.cached = False
+    self.running = None
 
   def emit(self, record):
     message = record.getMessage()
@@ -215,6 +325,7 @@ class _Progress(logging.Handler):
       self.count += 1
       self.started = time.time()
       self.cached = False
+      self.running = running.group(1)
       self.out.write('[{}/{}] {} ...\n'.format(self.count, self.total, running.group(1)))
       self.out.flush()
     elif self._CACHED.match(message):
@@ -225,17 +336,71 @@ class _Progress(logging.Handler):
         how = 'cached' if self.cached else 'done in {:.0f}s'.format(time.time() - self.started)
         self.out.write('[{}/{}] {} {}\n'.format(self.count, self.total, finished.group(1), how))
         self.out.flush()
+        self.running = None
 
 
-def _load_config(path):
-  from components import config as config_lib  # pylint: disable=g-import-not-at-top
-  if not os.path.isfile(path):
-    raise CliError('--config: no such file: {}'.format(path))
+def packaged_configs():
+  """{name: path} of the heads configs shipped in the package (pipelines/configs/*.yaml)."""
+  directory = resources.files('pipelines').joinpath('configs')
+  return {os.path.splitext(entry.name)[0]: str(entry) for entry in directory.iterdir()
+          if entry.name.endswith(('.yaml', '.yml'))}
+
+
+def resolve_config(value):
+  """The config file `value` names: a path, else a packaged config ('penguins', 'penguins.yaml')."""
+  if os.path.isfile(value):
+    return value
+  packaged = packaged_configs()
+  name = os.path.splitext(value)[0] if os.path.basename(value) == value else None
+  if name in packaged and value in (name, os.path.basename(packaged[name])):
+    return packaged[name]
+  raise CliError('--config: no such file: {} (configs shipped with tf-heads: {})'.format(
+      value, ', '.join(sorted(packaged))))
+
+
+def _load_config(path, threshold_problems=None):
+  """(mapping, HeadsConfig) of --config; CliError lists every problem found.
+
+  Thresholds are checked against each head's metric names too (that needs
+  TFMA, so it is imported only when the config sets thresholds). Their
+  problems go to the `threshold_problems` list when one is given.
+  """
+  path = resolve_config(path)
   try:
     data = config_lib.read_config_data(path)
-    return data, config_lib.parse_config(data)
+    config = config_lib.parse_config(data)
   except config_lib.ConfigError as error:
-    raise CliError('{}: {}'.format(path, error)) from None
+    raise CliError(problems=_problems(error)) from None
+  if any(config.evaluation.thresholds.values()):
+    from components import eval_config  # pylint: disable=g-import-not-at-top
+    try:
+      eval_config.build_eval_config(config)
+    except config_lib.ConfigError as error:
+      if threshold_problems is None:
+        raise CliError(problems=_problems(error)) from None
+      threshold_problems.extend(_problems(error))
+  return data, config
+
+
+def _problems(config_error):
+  return [csv_data.Problem(where, message) for where, message in config_error.problems]
+
+
+def _row_limit(args):
+  if getattr(args, 'all', False):
+    return None
+  return args.sample or csv_data.DEFAULT_SAMPLE
+
+
+def _check_data(config, data_dir, args, err):
+  """Runs `check` on the data; raises CliError on errors, prints warnings; returns the report."""
+  from pipelines import check  # pylint: disable=g-import-not-at-top
+  report = check.check_data(config, data_dir, _row_limit(args))
+  if report.errors:
+    raise CliError(problems=report.problems)
+  for problem in report.problems:
+    err.write('{}: {}\n'.format(problem.severity, problem))
+  return report
 
 
 def _beam_args(args, beam_args):
@@ -244,7 +409,7 @@ def _beam_args(args, beam_args):
 
 
 def _check_positive(args):
-  for name in ('train_steps', 'eval_steps', 'rows'):
+  for name in ('train_steps', 'eval_steps', 'rows', 'sample'):
     value = getattr(args, name, None)
     if value is not None and value < 1:
       raise CliError('--{}: must be >= 1, got {}'.format(name.replace('_', '-'), value))
@@ -286,40 +451,51 @@ def _summary_metric_names(head, config, names):
   return [name for name in names if name in _SUMMARY_METRICS or name in gated]
 
 
-def run_command(args, beam_args, out):
-  """`run`: prepares data, runs the pipeline with LocalDagRunner, prints the summary."""
+def run_command(args, beam_args, out, err=None):
+  """`run`: checks config and data, runs the pipeline with LocalDagRunner, prints the summary."""
+  err = err or sys.stderr
   config_data, config = _load_config(args.config)
-  _quiet_logs(args.verbose)
+  report = None
+  if args.data_dir:
+    if not os.path.isdir(args.data_dir):
+      raise CliError('--data-dir: no such directory: {}'.format(args.data_dir))
+    report = _check_data(config, args.data_dir, args, err)  # before TFX is even imported
   from pipelines import penguin  # pylint: disable=g-import-not-at-top
-
-  name = args.pipeline_name or penguin.PIPELINE_NAME
+  name = args.pipeline_name or _default_name(args.data_dir, penguin.PIPELINE_NAME)
   layout = penguin.LocalLayout(args.output_dir or os.path.join('.runs', name))
-  with _exclusive(layout.output_dir):
-    return _run_locked(args, beam_args, out, config_data, config, name, layout)
+  lock = contextlib.nullcontext() if args.dry_run else _exclusive(layout.output_dir)
+  with lock:
+    return _run_locked(args, beam_args, out, err, config_data, config, report, name, layout)
 
 
-def _run_locked(args, beam_args, out, config_data, config, name, layout):
-  """`run` while holding the output dir's lock."""
-  from components import resume  # pylint: disable=g-import-not-at-top
-  from pipelines import data  # pylint: disable=g-import-not-at-top
+def _run_locked(args, beam_args, out, err, config_data, config, report, name, layout):
+  """`run` once the data is checked, holding the output dir's lock (unless a dry run)."""
   from pipelines import penguin  # pylint: disable=g-import-not-at-top
+  if args.dry_run:
+    data_root = os.path.abspath(args.data_dir) if args.data_dir else layout.data_root
+  elif report is not None:
+    data_root = os.path.abspath(csv_data.stage(report.scan, layout.data_root))
+  else:
+    from pipelines import data  # pylint: disable=g-import-not-at-top
+    data.write_penguins_csv(layout.data_root, rows=args.rows)
+    _check_data(config, layout.data_root, args, err)
+    data_root = layout.data_root
+  _quiet_logs(args.verbose)
   from pipelines import results  # pylint: disable=g-import-not-at-top
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from components import resume  # pylint: disable=g-import-not-at-top
 
-  _cancel_stale(layout, name, out)
-  if args.data_dir:
-    data_root = os.path.abspath(args.data_dir)
-    if not os.path.isdir(data_root):
-      raise CliError('--data-dir: no such directory: {}'.format(args.data_dir))
-  else:
-    data_root = layout.data_root
-    data.write_penguins_csv(data_root, rows=args.rows)
+  if not args.dry_run:
+    _cancel_stale(layout, name, out)
   pipeline = penguin.create_pipeline(
       config_data, data_root=data_root, pipeline_root=layout.pipeline_root,
       serving_dir=layout.serving_dir, pipeline_name=name, metadata_path=layout.metadata_path,
       beam_pipeline_args=_beam_args(args, beam_args), train_steps=args.train_steps,
       eval_steps=args.eval_steps, enable_cache=not args.no_cache)
+  if args.dry_run:
+    _print_plan(args, pipeline, config, data_root, layout, out)
+    return None
 
   out.write('Running {} ({} components) in {}\n'.format(name, len(pipeline.components),
                                                          layout.output_dir))
@@ -327,19 +503,148 @@ def _run_locked(args, beam_args, out, config_data, config, name, layout):
   absl_logging.set_verbosity(absl_logging.INFO)  # the absl flag: TF restores it, not the level
   absl_logger = logging.getLogger('absl')
   absl_logger.addHandler(progress)
+  root_level = logging.getLogger().level
+  log_path, log_handler = _log_file(layout.output_dir)
   started = time.time()
   try:
     with resume.signals_interrupt():
       tfx.orchestration.LocalDagRunner().run(pipeline)
   except KeyboardInterrupt:
+    _log_failure(log_handler, '%s interrupted', progress.running)
     _cancel_stale(layout, name, out)
-    raise
+    if args.verbose:
+      raise
+    raise ComponentError('{} interrupted; {} (full log: {})'.format(
+        progress.running or 'the pipeline', INTERRUPTED, log_path), status=130) from None
+  except Exception as error:  # pylint: disable=broad-except
+    _log_failure(log_handler, '%s failed', progress.running)
+    if args.verbose:
+      raise
+    raise _component_error(error, progress.running, log_path) from error
   finally:
     absl_logger.removeHandler(progress)
-  out.write('Finished in {:.0f}s\n'.format(time.time() - started))
+    logging.getLogger().removeHandler(log_handler)
+    logging.getLogger().setLevel(root_level)
+    log_handler.close()
+  out.write('Finished in {:.0f}s (log: {})\n'.format(time.time() - started, log_path))
   result = results.latest_run(layout.metadata_path, name)
   _print_summary(result, config, layout, out)
   return result
+
+
+def _print_plan(args, pipeline, config, data_root, layout, out):
+  """--dry-run: what `run` would do. Reads the penguins data if a run would write it."""
+  from pipelines import data  # pylint: disable=g-import-not-at-top
+  if not args.data_dir:
+    rows = data.penguins_csv_text(rows=args.rows).count('\n') - 1
+    data_root = '{} ({} palmerpenguins rows, written by a real run)'.format(data_root, rows)
+  heads = ', '.join(head.name for head in config.heads)
+  out.write('Dry run of {} ({} components): nothing was run.\n'.format(
+      pipeline.pipeline_info.pipeline_name, len(pipeline.components)))
+  for label, value in (('Config', '{} (heads: {})'.format(resolve_config(args.config), heads)),
+                       ('Data', data_root),
+                       ('Components', ' -> '.join(c.id for c in pipeline.components)),
+                       ('Output', layout.output_dir)):
+    out.write('{:<12}{}\n'.format(label + ':', value))
+
+
+def _default_name(data_dir, penguins):
+  """'<data dir name>-heads' for your own data, so runs on different data stay apart."""
+  if not data_dir:
+    return penguins
+  base = re.sub(r'[^a-z0-9]+', '-', os.path.basename(os.path.abspath(data_dir)).lower())
+  return '{}-heads'.format(base.strip('-') or 'data')
+
+
+def _log_file(output_dir):
+  """A file handler on the root logger that keeps every INFO+ log line of this run."""
+  directory = os.path.join(output_dir, LOG_DIR)
+  os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, 'run-{}.log'.format(time.strftime('%Y%m%d-%H%M%S')))
+  handler = logging.FileHandler(path)
+  handler.setLevel(logging.INFO)
+  handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))
+  root = logging.getLogger()
+  root.addHandler(handler)
+  root.setLevel(logging.INFO)
+  return path, handler
+
+
+_NOT_THE_CAUSE = ('Graph execution error', 'Detected at node', 'Traceback', 'File "', '[[')
+
+
+def _innermost(error):
+  """The exception at the root of `error`'s chain of causes."""
+  while error.__cause__ is not None or (
+      error.__context__ is not None and not error.__suppress_context__):
+    error = error.__cause__ or error.__context__
+  return error
+
+
+def _one_line(error):
+  """The cause of a component failure in one line: the innermost exception's message.
+
+  TensorFlow errors open with 'Graph execution error:' and a stack; the first
+  line that is neither is the message.
+  """
+  error = _innermost(error)
+  lines = [line.strip() for line in str(error).splitlines()
+           if line.strip() and not line[0].isspace()]
+  message = next((line for line in lines if not line.startswith(_NOT_THE_CAUSE)),
+                 lines[0] if lines else '')
+  message = '{}: {}'.format(type(error).__name__, message) if message else type(error).__name__
+  return message if len(message) <= 300 else message[:297] + '...'
+
+
+def check_command(args, out, err):
+  """`check`: every config and data problem at once; status 2 when there are errors."""
+  from pipelines import check  # pylint: disable=g-import-not-at-top
+  threshold_problems = []
+  _, config = _load_config(args.config, threshold_problems)
+  report = check.check_data(config, args.data_dir, _row_limit(args))
+  out.write(report.summary() + '\n')
+  problems = threshold_problems + report.problems
+  if threshold_problems or report.errors:
+    raise CliError(problems=problems)
+  for problem in problems:
+    err.write('{}: {}\n'.format(problem.severity, problem))
+  return report
+
+
+def init_command(args, out, err):
+  """`init`: writes a starter config inferred from the CSV files."""
+  from pipelines import starter  # pylint: disable=g-import-not-at-top
+  if os.path.exists(args.output) and not args.force:
+    raise CliError('--output: {} exists; pass --force to overwrite it'.format(args.output))
+  try:
+    text, config, report = starter.starter_config(
+        args.data_dir, args.label, _row_limit(args), config_name=args.output)
+  except starter.InitError as error:
+    raise CliError(str(error)) from None
+  for problem in report.problems:
+    err.write('{}: {}\n'.format(problem.severity, problem))
+  with open(args.output, 'w') as f:
+    f.write(text)
+  out.write('Wrote {} ({} head{}, {} feature{}) from {} rows of {}.\n'.format(
+      args.output, len(config.heads), '' if len(config.heads) == 1 else 's',
+      len(config.model.features), '' if len(config.model.features) == 1 else 's',
+      report.scan.rows, args.data_dir))
+  out.write('Next:\n  heads-pipeline check --config {0} --data-dir {1}\n'
+            '  heads-pipeline run --config {0} --data-dir {1}\n'.format(args.output,
+                                                                        args.data_dir))
+  return text
+
+
+def schema_command(args, out):
+  """`schema`: the JSON Schema of config files."""
+  text = config_lib.json_schema_text()
+  if args.output:
+    with open(args.output, 'w') as f:
+      f.write(text)
+    out.write('Wrote {}\n'.format(args.output))
+  else:
+    out.write(text)
+  return text
 
 
 def compile_command(args, beam_args, out):
@@ -371,40 +676,43 @@ def prepare_data_command(args, out):
   return path
 
 
-def main(argv=None, out=None):
+def main(argv=None, out=None, err=None):
   """Entry point of `heads-pipeline` and `python -m pipelines`; returns the exit code."""
   out = out or sys.stdout
+  err = err or sys.stderr
   own, beam_args = split_beam_args(list(sys.argv[1:] if argv is None else argv))
   args = build_parser().parse_args(own)
-  if beam_args and args.command == 'prepare-data':
-    build_parser().error('prepare-data takes no Beam arguments')
-  _quiet_environment(getattr(args, 'verbose', False))
+  if beam_args and args.command not in ('run', 'compile'):
+    build_parser().error('{} takes no Beam arguments'.format(args.command))
+  verbose = getattr(args, 'verbose', False)
+  _quiet_environment(verbose)
   try:
     _check_positive(args)
     if args.command == 'run':
-      run_command(args, beam_args, out)
+      run_command(args, beam_args, out, err)
     elif args.command == 'compile':
       compile_command(args, beam_args, out)
+    elif args.command == 'check':
+      check_command(args, out, err)
+    elif args.command == 'init':
+      init_command(args, out, err)
+    elif args.command == 'schema':
+      schema_command(args, out)
     else:
       prepare_data_command(args, out)
-  except CliError as error:
-    sys.stderr.write('heads-pipeline {}: error: {}\n'.format(args.command, error))
+  except (CliError, config_lib.ConfigError) as error:
+    if verbose:
+      traceback.print_exc(file=err)
+    problems = error.problems if isinstance(error, CliError) else _problems(error)
+    for problem in problems:
+      err.write('{}: {}\n'.format(problem.severity, problem))
     return 2
+  except ComponentError as error:
+    err.write('{}{}\n'.format('error: ' if error.status != 130 else '', error))
+    return error.status
   except KeyboardInterrupt:
-    if getattr(args, 'verbose', False):
-      traceback.print_exc()
-    sys.stderr.write('heads-pipeline {}: {}\n'.format(args.command, INTERRUPTED))
-    return 130
-  except Exception as error:  # pylint: disable=broad-except
-    message = _reported_error(error)
-    if message is None:
+    if verbose:
       raise
-    if getattr(args, 'verbose', False):
-      traceback.print_exc()
-    from components import resume  # pylint: disable=g-import-not-at-top
-    if isinstance(error, resume.TrainingStopped):
-      sys.stderr.write('heads-pipeline {}: {}\n'.format(args.command, message))
-      return 130
-    sys.stderr.write('heads-pipeline {}: error: {}\n'.format(args.command, message))
-    return 1
+    err.write('interrupted\n')
+    return 130
   return 0

@@ -17,6 +17,7 @@ from components import trainer as trainer_lib
 PIPELINE_NAME = 'penguin-heads'
 TRAINER_RUN_FN = 'components.trainer.run_fn'
 RESOLVER_ID = 'latest_blessed_model_resolver'
+CSV_FILES = tfx.proto.Input(splits=[tfx.proto.Input.Split(name='single_split', pattern='*.csv')])
 
 
 def direct_runner_args(workers=2):
@@ -36,7 +37,8 @@ def create_pipeline(config_data, data_root, pipeline_root, serving_dir,
   """The pipeline as a tfx.dsl.Pipeline.
 
   `config_data` is the heads config mapping (as read from YAML/JSON); it is
-  validated here and again by the Trainer. `data_root` holds the CSV files.
+  validated here and again by the Trainer. `data_root` holds the CSV files;
+  ExampleGen reads its *.csv files and nothing else.
   `metadata_path` is the SQLite ML Metadata file for local runs (None on
   Kubeflow, which brings its own). `beam_pipeline_args` go to every Beam
   component unchanged (default: `direct_runner_args()`). `train_steps` and
@@ -46,7 +48,7 @@ def create_pipeline(config_data, data_root, pipeline_root, serving_dir,
   from components import eval_config as eval_config_lib  # pylint: disable=g-import-not-at-top
 
   config = config_lib.parse_config(config_data)
-  example_gen = tfx.components.CsvExampleGen(input_base=data_root)
+  example_gen = tfx.components.CsvExampleGen(input_base=data_root, input_config=CSV_FILES)
   statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
   schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs['statistics'])
   example_validator = tfx.components.ExampleValidator(

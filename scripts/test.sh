@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Set up .venv (no-op if current) and run pytest; args are passed to pytest.
+# Set up a stack's venv (no-op if current) and run pytest in it; args are passed to pytest.
+#   bash scripts/test.sh [pytest args]                 # main stack (.venv): every test
+#   bash scripts/test.sh --stack newest [pytest args]  # newest stack (.venv-newest): all but
+#                                                      # the TFX modules (tests/conftest.py)
 # Exit code is pytest's, except "no tests collected" (5) becomes a failure too.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-bash scripts/setup.sh
+# shellcheck source=scripts/_common.sh
+source scripts/_common.sh
+take_stack_arg "$@"
+bash scripts/setup.sh --stack "$STACK"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 rc=0
-.venv/bin/python -m pytest "$@" || rc=$?
+"$STACK_VENV/bin/python" -m pytest "${STACK_PYTEST_ARGS[@]}" "${STACK_ARGS[@]}" || rc=$?
 if [[ $rc -eq 5 ]]; then
     echo "[test] ERROR: pytest collected no tests (exit 5); treating as failure" >&2
     exit 1

@@ -2,7 +2,8 @@
 
 tf.Examples are encoded as CsvExampleGen encodes the cleaned CSV: every column
 present, an empty CSV field as an empty value list. The schema has the types
-SchemaGen infers for it.
+SchemaGen infers for it. Only fn_args() and data_accessor() import TFX, so the
+modules that use the rest also run in the newest-stack leg, which has no TFX.
 """
 
 import csv
@@ -11,8 +12,6 @@ import os
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx.components.trainer.fn_args_utils import DataAccessor
-from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.tfxio import tf_example_record
 
 from components import config as config_lib
@@ -30,10 +29,10 @@ def csv_rows(rows=None):
   return list(csv.DictReader(io.StringIO(data.penguins_csv_text(rows))))
 
 
-def to_example(row):
-  """The tf.Example CsvExampleGen makes of one cleaned CSV row."""
+def to_example(row, types=None):
+  """The tf.Example CsvExampleGen makes of one cleaned CSV row (columns of `types`)."""
   features = {}
-  for column, kind in COLUMN_TYPES.items():
+  for column, kind in (types or COLUMN_TYPES).items():
     cell = row.get(column, '')
     if kind == 'FLOAT':
       features[column] = tf.train.Feature(float_list=tf.train.FloatList(
@@ -52,11 +51,11 @@ def empty_row_example():
   return to_example({'species': 'Adelie', 'island': 'Dream', 'year': '2008'})
 
 
-def write_examples(path, rows):
+def write_examples(path, rows, types=None):
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with tf.io.TFRecordWriter(path, options='GZIP') as writer:
     for row in rows:
-      writer.write(to_example(row).SerializeToString())
+      writer.write(to_example(row, types).SerializeToString())
   return path
 
 
@@ -77,13 +76,14 @@ def write_schema(directory, types=None):
 
 def data_accessor():
   """A DataAccessor like the Trainer's: TFXIO over gzipped tf.Example files."""
+  from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
 
   def tf_dataset_factory(file_patterns, options, schema):
     return tf_example_record.TFExampleRecord(
         file_pattern=file_patterns, schema=schema).TensorFlowDataset(options)
 
-  return DataAccessor(tf_dataset_factory=tf_dataset_factory, record_batch_factory=None,
-                      data_view_decode_fn=None)
+  return fn_args_utils.DataAccessor(tf_dataset_factory=tf_dataset_factory,
+                                    record_batch_factory=None, data_view_decode_fn=None)
 
 
 def config_data(**overrides):
@@ -94,23 +94,25 @@ def config_data(**overrides):
 
 
 def fn_args(workdir, config_mapping, train_steps=20, eval_steps=2, rows=120, schema_types=None,
-            examples=None, execution=1, write=True):
+            data=None, types=None, execution=1, write=True):
   """FnArgs as the GenericExecutor fills them, over `rows` penguins split 2:1.
 
-  `examples` replaces the penguins by other CSV row dicts. The output dirs
-  are laid out as TFX lays out execution `execution` of a Trainer node.
-  With write=False the data and schema files must already be in `workdir`.
+  `data` (CSV rows as dicts) with their column `types` replaces the penguins.
+  The output dirs are laid out as TFX lays out execution `execution` of a
+  Trainer node. With write=False the data and schema files must already be
+  in `workdir`.
   """
+  from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
   train = os.path.join(workdir, 'examples', 'train', 'data.gz')
   evaluation = os.path.join(workdir, 'examples', 'eval', 'data.gz')
   schema_path = os.path.join(workdir, 'schema', 'schema.pbtxt')
   if write:
-    examples = examples if examples is not None else csv_rows(rows)
+    examples = data if data is not None else csv_rows(rows)
     cut = len(examples) * 2 // 3
-    write_examples(train, examples[:cut])
-    write_examples(evaluation, examples[cut:])
-    write_schema(os.path.dirname(schema_path), schema_types)
-  return FnArgs(
+    write_examples(train, examples[:cut], types)
+    write_examples(evaluation, examples[cut:], types)
+    write_schema(os.path.dirname(schema_path), schema_types or types)
+  return fn_args_utils.FnArgs(
       train_files=[train], eval_files=[evaluation], train_steps=train_steps,
       eval_steps=eval_steps,
       schema_path=schema_path,
@@ -121,18 +123,22 @@ def fn_args(workdir, config_mapping, train_steps=20, eval_steps=2, rows=120, sch
       custom_config=trainer.custom_config(config_mapping))
 
 
-def parse_for_serving(config, serialized):
-  """Dense features of serialized tf.Examples, parsed as the exported signatures parse them."""
+def parse_for_serving(config, serialized, column_types=None):
+  """The model's columns of serialized tf.Examples, parsed as the exported signatures parse them.
+
+  Columns are parsed as stored in the penguin data (`COLUMN_TYPES`) unless
+  `column_types` says otherwise.
+  """
   from components import schema  # pylint: disable=g-import-not-at-top
-  spec = schema.export_spec(config)
-  return schema.densify(tf.io.parse_example(serialized, schema.tolerant_spec(spec)), spec)
+  parse = schema.example_parser(config, column_types or COLUMN_TYPES)
+  return parse(tf.constant(serialized))
 
 
-def expected_signature_outputs(model, config, serialized):
+def expected_signature_outputs(model, config, serialized, column_types=None):
   """{signature key: outputs} that an export of `model` must return, computed in process."""
   from components import signatures  # pylint: disable=g-import-not-at-top
   from heads import export as export_lib  # pylint: disable=g-import-not-at-top
-  features = parse_for_serving(config, serialized)
+  features = parse_for_serving(config, serialized, column_types)
   expected = {key: output.signature_outputs for key, output in export_lib.export_outputs_for(
       model, features, config.serving_default_head).items()}
   for key, build in signatures.extra_signatures(config).items():

@@ -1,10 +1,13 @@
 """The CLI after bad data, a stopped training or a kill: one line, no stale RUNNING executions."""
+import io
+import logging
 import os
 
 import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+import penguin_support as support
 from components import non_finite
 from components import resume
 from heads.non_finite_loss import NonFiniteLossError
@@ -21,42 +24,78 @@ def keep_environment(monkeypatch):
   monkeypatch.setenv('TF_CPP_MIN_LOG_LEVEL', os.environ.get('TF_CPP_MIN_LOG_LEVEL', '3'))
 
 
-@pytest.mark.parametrize('error, code, line', [
-    (resume.TrainingStopped('Training stopped by SIGTERM at step 7 of 50; a rerun resumes.', 7),
-     130, 'heads-pipeline run: Training stopped by SIGTERM at step 7 of 50; a rerun resumes.'),
-    (non_finite.NonFiniteDataError("model.features[0] (column 'x'): 2 rows hold NaN or inf"),
-     1, "heads-pipeline run: error: model.features[0] (column 'x'): 2 rows hold NaN or inf"),
-    (NonFiniteLossError('Training stopped at step 3: the training loss is nan', 3, ['a']),
-     1, 'heads-pipeline run: error: Training stopped at step 3: the training loss is nan'),
-    (KeyboardInterrupt(), 130, 'heads-pipeline run: ' + cli.INTERRUPTED),
-], ids=['stopped', 'data', 'loss', 'ctrl-c'])
-def test_a_stopped_or_refused_run_prints_one_line(monkeypatch, capsys, error, code, line):
-  def run(*args):
+LONG_DATA_ERROR = '; '.join(
+    "model.features[{}] (column 'x{}'): 2 rows of the train split hold NaN or inf; set "
+    'non_finite: impute on this feature to treat them as missing values, or fix the data'.format(
+        i, i) for i in range(3))
+
+
+def _run_with_runner_raising(monkeypatch, tmp_path, error, *flags):
+  """`run` on 30 penguins whose LocalDagRunner raises `error` in the Trainer.
+
+  Returns (exit code, stdout, stderr, the run's log text).
+  """
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+
+  def run(self, pipeline):
+    del self, pipeline
+    logging.getLogger('absl').info('Component Trainer is running.')
     raise error
 
-  monkeypatch.setattr(cli, 'run_command', run)
-  assert cli.main(['run', '--config', 'unused.yaml']) == code
-  captured = capsys.readouterr()
-  assert captured.err == line + '\n'
-  assert 'Traceback' not in captured.out + captured.err
+  monkeypatch.setattr(tfx.orchestration.LocalDagRunner, 'run', run)
+  out, err = io.StringIO(), io.StringIO()
+  code = cli.main(['run', '--config', support.CONFIG_PATH, '--output-dir', str(tmp_path),
+                   '--rows', '30'] + list(flags), out, err)
+  logs = list((tmp_path / 'logs').iterdir())
+  assert len(logs) == 1
+  return code, out.getvalue(), err.getvalue(), logs[0].read_text()
 
 
-def test_other_errors_keep_their_traceback(monkeypatch):
+def _wrapped(error):
+  """`error` as the cause of another, as TFX's launcher re-raises executor errors."""
+  try:
+    raise error
+  except Exception as cause:  # pylint: disable=broad-except
+    try:
+      raise RuntimeError('Execution 7 failed') from cause
+    except RuntimeError as wrapper:
+      return wrapper
+
+
+@pytest.mark.parametrize('error, code, line', [
+    (resume.TrainingStopped('Training stopped by SIGTERM at step 7 of 50; a rerun resumes.', 7),
+     130, 'Training stopped by SIGTERM at step 7 of 50; a rerun resumes.'),
+    (_wrapped(non_finite.NonFiniteDataError(LONG_DATA_ERROR)),
+     1, 'error: Trainer failed: ' + LONG_DATA_ERROR),
+    (_wrapped(NonFiniteLossError('Training stopped at step 3: the training loss is nan', 3,
+                                 ['a'])),
+     1, 'error: Trainer failed: Training stopped at step 3: the training loss is nan'),
+    (KeyboardInterrupt(), 130, 'Trainer interrupted; ' + cli.INTERRUPTED),
+], ids=['stopped', 'data', 'loss', 'ctrl-c'])
+def test_a_stopped_or_refused_run_is_one_line_with_the_log(monkeypatch, tmp_path, caplog,
+                                                           error, code, line):
+  got, out, err, log = _run_with_runner_raising(monkeypatch, tmp_path, error)
+  assert got == code
+  assert err.startswith(line + ' (full log: {}'.format(tmp_path / 'logs')), err
+  assert len(err.splitlines()) == 1 and 'Traceback' not in out + err
+  assert 'Traceback' in log and type(error).__name__ in log
+  assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info], (
+      'the traceback went to the console handlers too')
+
+
+def test_verbose_raises_with_the_traceback(monkeypatch, tmp_path):
+  with pytest.raises(resume.TrainingStopped):
+    _run_with_runner_raising(monkeypatch, tmp_path, resume.TrainingStopped('stopped', 1),
+                             '--verbose')
+
+
+def test_ctrl_c_outside_the_pipeline_is_one_line(monkeypatch, capsys):
   def run(*args):
-    raise RuntimeError('a bug')
+    raise KeyboardInterrupt
 
   monkeypatch.setattr(cli, 'run_command', run)
-  with pytest.raises(RuntimeError, match='a bug'):
-    cli.main(['run', '--config', 'unused.yaml'])
-
-
-def test_verbose_prints_the_traceback_too(monkeypatch, capsys):
-  def run(*args):
-    raise resume.TrainingStopped('Training stopped by SIGINT (Ctrl-C) at step 1 of 5.', 1)
-
-  monkeypatch.setattr(cli, 'run_command', run)
-  assert cli.main(['run', '--config', 'unused.yaml', '--verbose']) == 130
-  assert 'Traceback' in capsys.readouterr().err
+  assert cli.main(['run', '--config', 'unused.yaml']) == 130
+  assert capsys.readouterr().err == 'interrupted\n'
 
 
 def test_a_second_run_in_the_same_output_dir_is_refused(tmp_path):

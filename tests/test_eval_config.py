@@ -3,6 +3,7 @@
 import pytest
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_specs
+from tensorflow_model_analysis.proto import config_pb2
 
 from components import config as config_lib
 from components import eval_config
@@ -101,10 +102,10 @@ def test_thresholds_of_one_metric_merge_and_gate_the_overall_slice():
   accuracy = metric_config(built, 'kind', 'accuracy')
   assert not accuracy.HasField('threshold')
   [gate] = accuracy.per_slice_thresholds
-  assert list(gate.slicing_specs) == [tfma.SlicingSpec()]
+  assert list(gate.slicing_specs) == [config_pb2.SlicingSpec()]
   assert gate.threshold.value_threshold.lower_bound.value == 0.8
   change = gate.threshold.change_threshold
-  assert change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+  assert change.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER
   assert change.absolute.value == -eval_config.CHANGE_EPSILON
   [mae] = metric_config(built, 'price', 'mean_absolute_error').per_slice_thresholds
   assert mae.threshold.value_threshold.upper_bound.value == 3.5
@@ -134,8 +135,8 @@ def test_two_value_bounds_for_one_metric_are_rejected():
 def test_slicing_specs_start_with_overall_and_are_unique():
   built = eval_config.build_eval_config(load())
   assert list(built.slicing_specs) == [
-      tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=['country']),
-      tfma.SlicingSpec(feature_keys=['country', 'device'])]
+      config_pb2.SlicingSpec(), config_pb2.SlicingSpec(feature_keys=['country']),
+      config_pb2.SlicingSpec(feature_keys=['country', 'device'])]
 
 
 def test_baseline_config_has_candidate_and_baseline_specs():

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import keras
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import heads
+import serving_support as serving
 from heads.export import export_saved_model
 from heads.export import signature_keys
 from heads.model import HeadModel
@@ -74,8 +76,8 @@ def make_model():
 
 
 @pytest.fixture(scope='module')
-def exported(tmp_path_factory):
-  """The model, its predictions, and what a clean process got from both SavedModels."""
+def exports(tmp_path_factory):
+  """The model, its inputs and its predictions; its 'raw' and 'examples' SavedModels in work."""
   model = make_model()
   x = np.random.default_rng(0).normal(size=(ROWS, 4)).astype(np.float32)
   predicted = model.predict({'x': x}, verbose=0)
@@ -83,6 +85,13 @@ def exported(tmp_path_factory):
   export_saved_model(model, str(work / 'raw'))
   export_saved_model(model, str(work / 'examples'),
                      feature_spec={'x': tf.io.FixedLenFeature([4], tf.float32)})
+  return types.SimpleNamespace(model=model, x=x, predicted=predicted, work=work)
+
+
+@pytest.fixture(scope='module')
+def exported(exports):
+  """The model, its predictions, and what a clean process got from both SavedModels."""
+  model, x, predicted, work = exports.model, exports.x, exports.predicted, exports.work
   np.save(work / 'inputs.npy', x)
   env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
   env['TF_CPP_MIN_LOG_LEVEL'] = '3'
@@ -160,3 +169,110 @@ def test_export_errors(tmp_path):
   plain = HeadModel(heads.RegressionHead(), keras.layers.Dense(1))
   with pytest.raises(ValueError, match='needs input_signature'):
     export_saved_model(plain, str(tmp_path / 'c'))
+
+
+# Under the session loader (TF Serving, saved_model_cli, KServe, Vertex AI) ----------------
+
+def example_inputs(features):
+  """{'examples': serialized tf.Examples}, one per row of {name: float [N, d] or bytes [N, 1]}."""
+  def feature(values):
+    if values.dtype == object:
+      return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
+    return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
+
+  rows = len(next(iter(features.values())))
+  examples = [tf.train.Example(features=tf.train.Features(
+      feature={name: feature(values[i]) for name, values in features.items()}))
+              for i in range(rows)]
+  return {'examples': np.array([e.SerializeToString() for e in examples], dtype=object)}
+
+
+def single_head_model():
+  """A MultiClassHead on a body with a StringLookup: the export must hold its table."""
+  keras.utils.set_random_seed(7)
+  inputs = {'x': keras.Input((4,), name='x'), 'c': keras.Input((1,), dtype='string', name='c')}
+  ids = keras.layers.StringLookup(vocabulary=['u', 'v'], output_mode='one_hot')(inputs['c'])
+  hidden = keras.layers.Concatenate()([inputs['x'], ids])
+  body = keras.Model(inputs, keras.layers.Dense(3)(hidden))
+  return HeadModel(heads.MultiClassHead(3, label_vocabulary=['a', 'b', 'c']), body)
+
+
+def multi_head_model():
+  """A MultiHead whose body returns all the logits in one tensor."""
+  keras.utils.set_random_seed(9)
+  head = heads.MultiHead([heads.BinaryClassHead(name='bin'),
+                          heads.MultiLabelHead(3, name='tags'),
+                          heads.RegressionHead(label_dimension=2, name='reg')])
+  inputs = {'x': keras.Input((4,), name='x')}
+  return HeadModel(head, keras.Model(inputs, keras.layers.Dense(6)(inputs['x'])))
+
+
+SERVING_MODELS = {'single_head': single_head_model, 'multi_head': multi_head_model}
+
+
+def model_features(kind):
+  rng = np.random.default_rng(3)
+  features = {'x': rng.normal(size=(ROWS, 4)).astype(np.float32)}
+  if kind == 'single_head':
+    features['c'] = np.array([[b'u'], [b'v'], [b'w'], [b'v'], [b''], [b'u']], dtype=object)
+  return features
+
+
+@pytest.mark.parametrize('kind', sorted(SERVING_MODELS))
+@pytest.mark.parametrize('form', ['raw', 'examples'])
+def test_every_signature_serves_under_the_session_loader(tmp_path, kind, form):
+  model = SERVING_MODELS[kind]()
+  features = model_features(kind)
+  export_dir = str(tmp_path / 'model')
+  if form == 'raw':
+    inputs = features
+    export_saved_model(model, export_dir)
+  else:
+    inputs = example_inputs(features)
+    spec = {'x': tf.io.FixedLenFeature([4], tf.float32)}
+    if 'c' in features:
+      spec['c'] = tf.io.FixedLenFeature([1], tf.string)
+    export_saved_model(model, export_dir, feature_spec=spec)
+  served = serving.assert_serves_like_tf2(export_dir, inputs)
+  assert sorted(served.outputs) == signature_keys(model.head)
+  assert set(served.method_names.values()) == {serving.PREDICT_METHOD}
+  predicted = model.predict({name: tf.constant(value) for name, value in features.items()},
+                            verbose=0)
+  key = 'bin/logistic' if kind == 'multi_head' else 'probabilities'
+  np.testing.assert_allclose(served.outputs['predict'][key], predicted[key], rtol=1e-5,
+                             atol=1e-6)
+
+
+@pytest.mark.parametrize('form', ['raw', 'examples'])
+def test_a_logits_input_multi_head_serves_under_the_session_loader(exports, form):
+  inputs = {'x': exports.x} if form == 'raw' else example_inputs({'x': exports.x})
+  served = serving.assert_serves_like_tf2(str(exports.work / form), inputs)
+  assert sorted(served.outputs) == sorted(list(EXPECTED_OUTPUTS) + PREDICT_SIGNATURES)
+  for name, value in served.outputs['predict'].items():
+    assert_same(value, exports.predicted[name], 'session predict ' + name)
+
+
+def export_the_old_way(model, export_dir):
+  """What heads.export did before: the Keras 3 variables tracked by a tf.Module."""
+  spec = {'x': tf.io.FixedLenFeature([4], tf.float32)}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def serve(examples):
+    return model(tf.io.parse_example(examples, spec))
+
+  module = tf.Module()
+  concrete = serve.get_concrete_function()
+  module.model_variables = list(model.variables)
+  tf.saved_model.save(module, export_dir, signatures={'serving_default': concrete})
+
+
+def test_the_session_check_fails_on_keras_variables_tracked_by_a_tf_module(exports, tmp_path):
+  export_dir = str(tmp_path / 'old')
+  export_the_old_way(exports.model, export_dir)
+  inputs = example_inputs({'x': exports.x})
+  logits = serving.tf2_outputs(export_dir, inputs)['serving_default']
+  np.testing.assert_allclose(logits['mc'], exports.model({'x': exports.x})['mc'], rtol=1e-5,
+                             atol=1e-6)
+  with pytest.raises(AssertionError, match="signature 'serving_default' fails under the "
+                     'session loader: FailedPreconditionError: .*Could not find variable'):
+    serving.assert_serves_like_tf2(export_dir, inputs)

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import penguin_support as support
 from components import body
+from components import columns
 from components import config as config_lib
 from components import non_finite
 from components import resume
@@ -37,7 +38,7 @@ def _fn_args(tmp_path, examples, train_steps=4, **config_changes):
           f if isinstance(f, str) else f['name'], {}))
       for f in mapping['model']['features']]
   return support.fn_args(str(tmp_path), mapping, train_steps=train_steps, eval_steps=1,
-                         examples=examples)
+                         data=examples)
 
 
 @pytest.fixture
@@ -48,23 +49,6 @@ def no_export(monkeypatch):
 
 
 # Config ----------------------------------------------------------------------------------
-
-def test_non_finite_policy_in_the_config():
-  mapping = support.config_data()
-  config = config_lib.parse_config(mapping)
-  assert [f.non_finite for f in config.model.features] == ['error'] * 5
-  mapping['model']['features'][0] = {'name': 'bill_length_mm', 'non_finite': 'impute'}
-  assert config_lib.parse_config(mapping).model.features[0].non_finite == 'impute'
-  mapping['model']['features'][0]['non_finite'] = 'drop'
-  with pytest.raises(config_lib.ConfigError, match=r"^model.features\[0\].non_finite: must be "
-                                                   r"one of \['error', 'impute'\], got 'drop'"):
-    config_lib.parse_config(mapping)
-  mapping['model']['features'][0] = 'bill_length_mm'
-  mapping['model']['features'][3]['non_finite'] = 'impute'
-  with pytest.raises(config_lib.ConfigError, match=r'^model.features\[3\].non_finite: applies '
-                                                   'to float32 numeric features only'):
-    config_lib.parse_config(mapping)
-
 
 def test_rules_of_the_penguin_config():
   config = config_lib.parse_config(support.config_data())
@@ -83,16 +67,25 @@ def test_rules_of_the_penguin_config():
       ('w', 'weight', 'sex'), ('body_mass_g', 'label', 'body_mass_g')]
 
 
-def test_a_csv_checker_can_test_single_values():
+def test_policy_per_column_and_its_messages():
+  mapping = support.config_data()
+  mapping['model']['features'][0] = {'name': 'bill_length_mm', 'non_finite': 'impute'}
+  mapping['heads'][1]['weight_column'] = 'w'
+  config = config_lib.parse_config(mapping)
+  policies = {(c.name, c.role): non_finite.policy(c) for c in columns.configured_columns(config)}
+  assert policies == {
+      ('bill_length_mm', 'feature'): 'impute', ('bill_depth_mm', 'feature'): 'error',
+      ('flipper_length_mm', 'feature'): 'error', ('island', 'feature'): 'error',
+      ('year', 'feature'): 'error', ('species', 'label'): 'error', ('sex', 'label'): 'error',
+      ('w', 'weight'): 'error', ('body_mass_g', 'label'): 'mask'}
   feature = non_finite.Rule('x', 'model.features[0]', non_finite.FEATURE)
   weight = non_finite.Rule('w', 'heads[0].weight_column', non_finite.WEIGHT, 'a')
-  for cell in ('inf', 'Inf', '-Inf', 'nan', 'NaN', 'infinity'):
-    assert feature.is_bad(float(cell)) and weight.is_bad(float(cell)), cell
-  assert not feature.is_bad(-3.5) and weight.is_bad(-3.5)
-  assert not weight.is_bad(0.) and not weight.is_bad(2.)
+  values = [np.inf, -np.inf, np.nan, -3.5, 0., 2.]
+  assert feature.bad_values(values).tolist() == [True, True, True, False, False, False]
+  assert weight.bad_values(values).tolist() == [True, True, True, True, False, False]
   messages = non_finite.errors([feature, weight], {'x': 1, 'w': 0}, 'data.csv')
   assert messages == [
-      "model.features[0] (column 'x'): 1 row of data.csv hold NaN or inf; set non_finite: "
+      "model.features[0] (column 'x'): 1 row of data.csv holds NaN or inf; set non_finite: "
       'impute on this feature to treat them as missing values, or fix the data']
 
 
@@ -127,7 +120,7 @@ def test_an_inf_feature_is_an_error_naming_column_and_rows_before_training(tmp_p
   assert str(info.value) == (
       "model.features[0] (column 'bill_length_mm'): 3 rows of the train split hold NaN or inf; "
       'set non_finite: impute on this feature to treat them as missing values, or fix the '
-      "data; model.features[2] (column 'flipper_length_mm'): 1 row of the eval split hold "
+      "data; model.features[2] (column 'flipper_length_mm'): 1 row of the eval split holds "
       'NaN or inf; set non_finite: impute on this feature to treat them as missing values, or '
       'fix the data')
   assert not no_export and not os.path.exists(args.model_run_dir)

@@ -9,10 +9,12 @@ import subprocess
 import sys
 import types
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 import penguin_support as support
+import serving_support as serving
 from components import config as config_lib
 from pipelines import penguin
 from pipelines import results
@@ -116,3 +118,33 @@ def test_every_signature_of_the_pushed_model_matches_the_in_process_model(runs):
   serialized.append(support.empty_row_example().SerializeToString())
   expected = support.expected_signature_outputs(model, config, serialized)
   support.assert_signatures_match(loaded, expected, serialized)
+
+
+def eval_examples(runs, limit):
+  """Serialized eval-split penguins of the first run, then one with every measurement empty."""
+  split = os.path.join(runs.first.node('CsvExampleGen').uri('examples'), 'Split-eval')
+  serialized = support.read_examples(split, limit=limit)
+  serialized.append(support.empty_row_example().SerializeToString())
+  return serialized
+
+
+def test_the_pushed_model_serves_every_signature_under_the_session_loader(runs):
+  examples = np.array(eval_examples(runs, limit=16), dtype=object)
+  served = serving.assert_serves_like_tf2(runs.first.pushed_model, {'examples': examples})
+  assert {'serving_default', 'species', 'species/classification', 'body_mass_g/regression',
+          'predict', 'head_outputs', 'transform_features'} <= set(served.outputs)
+  assert set(served.method_names.values()) == {serving.PREDICT_METHOD}
+
+
+def test_saved_model_cli_run_answers_like_tf_saved_model_load(runs, tmp_path):
+  serialized = eval_examples(runs, limit=3)
+  rows = [serving.cli_example(example) for example in serialized]
+  assert 'bill_length_mm' not in rows[-1] and rows[-1]['island'] == ['Dream']
+  got = serving.saved_model_cli_run(runs.first.pushed_model, 'serving_default',
+                                    {'examples': rows}, str(tmp_path / 'out'))
+  loaded = tf.saved_model.load(runs.first.pushed_model)
+  want = loaded.signatures['serving_default'](examples=tf.constant(serialized))
+  assert sorted(got) == ['classes', 'scores']
+  np.testing.assert_array_equal(got['classes'], want['classes'].numpy())
+  np.testing.assert_allclose(got['scores'], want['scores'].numpy(), rtol=1e-6, atol=1e-6)
+  assert list(got['classes'][0]) == [b'Adelie', b'Chinstrap', b'Gentoo']

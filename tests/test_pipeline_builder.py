@@ -34,6 +34,9 @@ def test_components_and_their_wiring():
   pusher = parts['Pusher']
   assert pusher.inputs['model_blessing'] is evaluator.outputs['blessing']
   assert pipeline.metadata_connection_config.sqlite.filename_uri == '/tmp/m.sqlite'
+  # ExampleGen reads the .csv files of the data directory, not a NOTES.txt beside them.
+  splits = json.loads(parts['CsvExampleGen'].exec_properties['input_config'])['splits']
+  assert [split['pattern'] for split in splits] == ['*.csv']
 
 
 def test_steps_come_from_the_config_unless_overridden():

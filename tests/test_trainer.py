@@ -5,8 +5,10 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from tfx.components.trainer.fn_args_utils import FnArgs
 
 import penguin_support as support
+import serving_support as serving
 from components import config as config_lib
 from components import trainer
 
@@ -52,6 +54,14 @@ def test_every_signature_answers_serialized_examples_like_the_in_process_model(t
   support.assert_signatures_match(loaded, expected, serialized)
 
 
+def test_every_signature_serves_under_the_session_loader(trained):
+  _, _, fn_args = trained
+  examples = np.array(serialized_examples(), dtype=object)
+  served = serving.assert_serves_like_tf2(fn_args.serving_model_dir, {'examples': examples})
+  assert set(served.outputs) == SIGNATURES
+  assert set(served.method_names.values()) == {serving.PREDICT_METHOD}
+
+
 def test_serving_default_is_the_configured_head_and_missing_values_are_imputed(trained):
   model, config, fn_args = trained
   assert config.serving_default_head == 'species'
@@ -64,7 +74,7 @@ def test_serving_default_is_the_configured_head_and_missing_values_are_imputed(t
   features = {
       'bill_length_mm': tf.constant([[np.nan]]), 'bill_depth_mm': tf.constant([[np.nan]]),
       'flipper_length_mm': tf.constant([[np.nan]]), 'island': tf.constant([['Dream']]),
-      'year': tf.constant([[2008]], tf.int64)}
+      'year': tf.constant([['2008']])}
   logits = model(features, training=False)
   empty_row = loaded.signatures['predict'](examples=serialized[-1:])
   for head, key in (('species', 'species/logits'), ('sex', 'sex/logits'),
@@ -101,10 +111,10 @@ def test_config_travels_in_custom_config():
   data = support.config_data()
   assert json.loads(json.dumps(trainer.custom_config(data))) == {'heads_config': data}
   with pytest.raises(ValueError, match=r"custom_config\['heads_config'\] is missing"):
-    trainer.config_from_fn_args(support.FnArgs(custom_config={'other': 1}))
+    trainer.config_from_fn_args(FnArgs(custom_config={'other': 1}))
   bad = support.config_data(training={'train_steps': -1})
   with pytest.raises(config_lib.ConfigError, match=r'^training.train_steps: must be > 0'):
-    trainer.config_from_fn_args(support.FnArgs(custom_config=trainer.custom_config(bad)))
+    trainer.config_from_fn_args(FnArgs(custom_config=trainer.custom_config(bad)))
 
 
 class _NoData:
@@ -135,8 +145,8 @@ def test_a_column_of_another_type_fails_before_training(tmp_path):
   types = dict(support.COLUMN_TYPES, year='FLOAT')
   fn_args = support.fn_args(str(tmp_path), support.config_data(), rows=6, schema_types=types)
   fn_args.data_accessor = _NoData()
-  with pytest.raises(ValueError, match=r"model.features\[4\]: column 'year' is FLOAT in the "
-                                       r'data schema, but the config reads it as int64'):
+  with pytest.raises(ValueError, match=r"model.features\[4\]: data schema: column 'year' holds "
+                                       r'numbers with decimals \(FLOAT\); a categorical feature'):
     trainer.run_fn(fn_args)
 
 
@@ -148,8 +158,8 @@ def test_run_fn_needs_the_schema(tmp_path):
 
 
 def test_only_the_chief_exports_to_the_serving_dir(monkeypatch, tmp_path):
-  fn_args = support.FnArgs(serving_model_dir=str(tmp_path / 'serving'),
-                           model_run_dir=str(tmp_path / 'run'))
+  fn_args = FnArgs(serving_model_dir=str(tmp_path / 'serving'),
+                   model_run_dir=str(tmp_path / 'run'))
   cluster = {'chief': ['a:1'], 'worker': ['b:1', 'c:1']}
   monkeypatch.setenv('TF_CONFIG', json.dumps({'cluster': cluster,
                                               'task': {'type': 'chief', 'index': 0}}))

@@ -1,7 +1,8 @@
 """run_fn under MultiWorkerMirroredStrategy: two worker processes, one export, by the chief.
 
 The workers are killed once the chief has checkpointed step 2, and rerun: both
-resume from step 2 of the chief's checkpoint, and finish in step.
+resume from step 2 of the chief's checkpoint, and finish in step. The export
+of the distributed variables also serves under the session loader.
 """
 import json
 import os
@@ -10,7 +11,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import tensorflow as tf
+
+import penguin_support as support
+import serving_support
 from conftest import free_ports
 
 import trainer_worker
@@ -83,5 +88,7 @@ def test_two_workers_resume_a_killed_training_and_only_the_chief_exports(tmp_pat
   assert other['left'] == [False]
   assert chief['weights'] == other['weights']
   assert tf.saved_model.contains_saved_model(serving)
+  examples = [support.to_example(row).SerializeToString() for row in support.csv_rows(8)]
+  serving_support.assert_serves_like_tf2(serving, {'examples': np.array(examples, dtype=object)})
   assert os.listdir(shared) and sorted(os.listdir(shared)) == ['model_run', 'serving']
   assert not os.path.exists(directory)

@@ -55,9 +55,9 @@ def main(data_dir, shared, out, block_at=None):
   export = trainer.signatures.export
   restore = resume.Checkpoints.restore
 
-  def recording_export(model, config, export_dir):
+  def recording_export(model, config, export_dir, *args):
     exports.append(export_dir)
-    return export(model, config, export_dir)
+    return export(model, config, export_dir, *args)
 
   def recording_restore(self):
     restored.append(restore(self))
