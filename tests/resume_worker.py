@@ -1,14 +1,14 @@
-"""Subprocess helper of test_resume.py: run_fn's training of a small penguin config.
+"""test_resume.py's training of a small penguin config, in process or as the process to kill.
 
-  python tests/resume_worker.py WORKDIR OUT.json [BLOCK_AT_STEP]
-With BLOCK_AT_STEP it checkpoints after every step and, once that step is
-saved, writes OUT.json.blocked and sleeps until it is killed. Otherwise it
-trains to the end and writes OUT.json: the step it resumed from, the final
-step, whether checkpoints are left, and the eval metrics of the model. The
-export is skipped: it is not what these tests are about, and it is slow.
+  python tests/resume_worker.py WORKDIR BLOCK_AT_STEP
+checkpoints after every step and, once step BLOCK_AT_STEP is saved, writes
+WORKDIR/blocked and sleeps until the test kills it. In process, `train`
+trains to the end and returns the step it resumed from, the final step,
+whether checkpoints are left, and the eval metrics of the model. The export
+is skipped: it is not what these tests are about, and it is slow.
 """
 
-import json
+import contextlib
 import os
 import sys
 import time
@@ -24,14 +24,49 @@ import penguin_support as support  # noqa: E402
 from components import resume  # noqa: E402
 from components import trainer  # noqa: E402
 
-TRAIN_STEPS = 24
+TRAIN_STEPS = 15  # 5 epochs of 3 steps: steps 5, 8 and 10 are inside an epoch
 EVAL_STEPS = 2
+BLOCKED = 'blocked'
 
 
 def fn_args(workdir):
   mapping = support.config_data(training={'batch_size': 16, 'seed': 3})
   return support.fn_args(workdir, mapping, train_steps=TRAIN_STEPS, eval_steps=EVAL_STEPS,
                          rows=60)
+
+
+@contextlib.contextmanager
+def _replaced(owner, name, value):
+  """`owner.name` is `value` within, and what it was after."""
+  previous = getattr(owner, name)
+  setattr(owner, name, value)
+  try:
+    yield
+  finally:
+    setattr(owner, name, previous)
+
+
+def train(workdir):
+  """Trains (resuming from a checkpoint in `workdir` if there is one); returns the record."""
+  restored = []
+  restore = resume.Checkpoints.restore
+
+  def recording_restore(self):
+    restored.append(restore(self))
+    return restored[-1]
+
+  args = fn_args(workdir)
+  with _replaced(resume.Checkpoints, 'restore', recording_restore), _replaced(
+      trainer.signatures, 'export', lambda *args: None):
+    model, config = trainer.train(args)
+  eval_data = trainer.input_fn(args.eval_files, args.data_accessor, config,
+                               trainer.load_schema(args.schema_path), config.training.batch_size,
+                               shuffle=False)
+  metrics = model.evaluate(eval_data, steps=EVAL_STEPS, return_dict=True, verbose=0)
+  directory = resume.checkpoint_dir(args, TRAIN_STEPS, EVAL_STEPS)
+  return {'restored_step': restored[0], 'final_step': int(model.optimizer.iterations),
+          'checkpoints_left': os.path.exists(directory),
+          'metrics': {key: float(value) for key, value in metrics.items()}}
 
 
 class _Block(keras.callbacks.Callback):
@@ -48,36 +83,18 @@ class _Block(keras.callbacks.Callback):
       time.sleep(3600)
 
 
-def main(workdir, out, block_at=None):
-  restored = []
-  restore = resume.Checkpoints.restore
+def train_until_killed(workdir, block_at):
+  resume.SAVE_EVERY_SECONDS = 0.
+  callbacks = trainer._callbacks  # pylint: disable=protected-access
 
-  def recording_restore(self):
-    restored.append(restore(self))
-    return restored[-1]
+  def blocking_callbacks(log_dir, epochs, saver):
+    return callbacks(log_dir, epochs, saver) + [
+        _Block(saver, block_at, os.path.join(workdir, BLOCKED))]
 
-  resume.Checkpoints.restore = recording_restore
-  trainer.signatures.export = lambda *args: None
-  args = fn_args(workdir)
-  if block_at is not None:
-    resume.SAVE_EVERY_SECONDS = 0.
-    callbacks = trainer._callbacks  # pylint: disable=protected-access
-
-    def blocking_callbacks(log_dir, epochs, saver):
-      return callbacks(log_dir, epochs, saver) + [_Block(saver, block_at, out + '.blocked')]
-
-    trainer._callbacks = blocking_callbacks  # pylint: disable=protected-access
-  model, config = trainer.train(args)
-  eval_data = trainer.input_fn(args.eval_files, args.data_accessor, config,
-                               trainer.load_schema(args.schema_path), config.training.batch_size,
-                               shuffle=False)
-  metrics = model.evaluate(eval_data, steps=EVAL_STEPS, return_dict=True, verbose=0)
-  directory = resume.checkpoint_dir(args, TRAIN_STEPS, EVAL_STEPS)
-  with open(out, 'w') as f:
-    json.dump({'restored_step': restored[0], 'final_step': int(model.optimizer.iterations),
-               'checkpoints_left': os.path.exists(directory),
-               'metrics': {key: float(value) for key, value in metrics.items()}}, f)
+  trainer._callbacks = blocking_callbacks  # pylint: disable=protected-access
+  train(workdir)
+  raise AssertionError('training ended without blocking at step {}'.format(block_at))
 
 
 if __name__ == '__main__':
-  main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None)
+  train_until_killed(sys.argv[1], int(sys.argv[2]))

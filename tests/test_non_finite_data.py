@@ -110,6 +110,7 @@ def test_bad_rows_are_counted_once_per_row_in_sparse_ragged_and_dense_batches():
 
 # The Trainer -----------------------------------------------------------------------------
 
+@pytest.mark.needs_tfx
 def test_an_inf_feature_is_an_error_naming_column_and_rows_before_training(tmp_path, no_export):
   examples = _rows({3: {'bill_length_mm': 'inf'}, 7: {'bill_length_mm': '-Inf'},
                     9: {'bill_length_mm': 'NaN', 'flipper_length_mm': ''},
@@ -126,6 +127,7 @@ def test_an_inf_feature_is_an_error_naming_column_and_rows_before_training(tmp_p
   assert not no_export and not os.path.exists(args.model_run_dir)
 
 
+@pytest.mark.needs_tfx
 @pytest.mark.parametrize('cell', ['inf', 'nan'])
 def test_a_non_finite_label_is_an_error_without_mask(tmp_path, no_export, cell):
   examples = _rows({2: {'body_mass_g': cell}, 5: {'body_mass_g': cell}})
@@ -137,6 +139,7 @@ def test_a_non_finite_label_is_an_error_without_mask(tmp_path, no_export, cell):
   assert not no_export
 
 
+@pytest.mark.needs_tfx
 def test_inf_features_are_imputed_and_non_finite_labels_masked_by_policy(tmp_path, no_export):
   """One training: bill_length_mm has non_finite: impute, body_mass_g missing_label: mask."""
   examples = _rows({3: {'bill_length_mm': 'inf'}, 7: {'bill_length_mm': '-Inf'},
@@ -162,6 +165,7 @@ def test_inf_features_are_imputed_and_non_finite_labels_masked_by_policy(tmp_pat
   assert all(math.isfinite(value) for value in metrics.values()), metrics
 
 
+@pytest.mark.needs_tfx
 def test_a_non_finite_training_loss_stops_the_trainer_naming_the_heads(tmp_path, no_export):
   mapping = support.config_data(training={'batch_size': 16, 'learning_rate': 1e30})
   args = support.fn_args(str(tmp_path), mapping, train_steps=8, eval_steps=1, rows=60)

@@ -1,5 +1,4 @@
 """Training that survives a kill: checkpoints a rerun of the same Trainer inputs finds again."""
-import json
 import os
 import signal
 import subprocess
@@ -20,26 +19,6 @@ sys.path.insert(0, os.path.dirname(WORKER))
 import resume_worker  # noqa: E402  pylint: disable=wrong-import-position
 
 
-def _start(workdir, out, *extra):
-  log = open(str(out) + '.log', 'w')
-  process = subprocess.Popen([sys.executable, WORKER, str(workdir), str(out)] + list(extra),
-                             stdout=log, stderr=subprocess.STDOUT)
-  return process, log
-
-
-def _finish(process, log, out):
-  try:
-    process.wait(timeout=TIMEOUT)
-  finally:
-    if process.poll() is None:
-      process.kill()
-      process.wait()
-    log.close()
-  assert process.returncode == 0, open(str(out) + '.log').read()[-3000:]
-  with open(out) as f:
-    return json.load(f)
-
-
 def _wait_for(path, process, log_path):
   deadline = time.monotonic() + TIMEOUT
   while not os.path.exists(path):
@@ -48,30 +27,35 @@ def _wait_for(path, process, log_path):
     time.sleep(0.2)
 
 
+@pytest.mark.needs_tfx
 def test_a_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path):
   """SIGKILL after step 8 was checkpointed; the rerun goes on from step 8, not 0.
 
   Its model ends where an uninterrupted run with the same seed ends (eval
-  metrics within 1%), and the finished run removes its checkpoints.
+  metrics within 1%), and the finished run removes its checkpoints. Only the
+  killed training runs in a process of its own; the uninterrupted one trains
+  here meanwhile, and so does the rerun.
   """
-  straight_out, killed_out, rerun_out = (tmp_path / name for name in (
-      'straight.json', 'killed.json', 'rerun.json'))
-  straight = _start(tmp_path / 'straight', straight_out)
-  killed, killed_log = _start(tmp_path / 'run', killed_out, '8')
+  workdir = tmp_path / 'run'
+  workdir.mkdir()
+  log_path = tmp_path / 'killed.log'
+  with open(log_path, 'w') as log:
+    killed = subprocess.Popen([sys.executable, WORKER, str(workdir), '8'], stdout=log,
+                              stderr=subprocess.STDOUT)
   try:
-    _wait_for(str(killed_out) + '.blocked', killed, str(killed_out) + '.log')
+    uninterrupted = resume_worker.train(str(tmp_path / 'straight'))
+    _wait_for(str(workdir / resume_worker.BLOCKED), killed, log_path)
     os.kill(killed.pid, signal.SIGKILL)
     killed.wait(timeout=60)
   finally:
     if killed.poll() is None:
       killed.kill()
-    killed_log.close()
-  directory = resume.checkpoint_dir(resume_worker.fn_args(str(tmp_path / 'run')),
+      killed.wait()
+  directory = resume.checkpoint_dir(resume_worker.fn_args(str(workdir)),
                                     resume_worker.TRAIN_STEPS, resume_worker.EVAL_STEPS)
   assert tf.train.latest_checkpoint(directory).endswith('ckpt-8')
 
-  rerun = _finish(*_start(tmp_path / 'run', rerun_out), rerun_out)
-  uninterrupted = _finish(*straight, straight_out)
+  rerun = resume_worker.train(str(workdir))
   assert uninterrupted['restored_step'] == 0
   assert rerun['restored_step'] == 8
   assert rerun['final_step'] == uninterrupted['final_step'] == resume_worker.TRAIN_STEPS
@@ -94,8 +78,12 @@ class _SendSignal(keras.callbacks.Callback):
       time.sleep(5)
 
 
+@pytest.mark.needs_tfx
 def test_sigterm_and_ctrl_c_stop_with_a_checkpoint_and_a_rerun_resumes(monkeypatch, tmp_path):
-  """SIGTERM at step 5, then Ctrl-C (SIGINT) at step 10 of the rerun, then a rerun finishes."""
+  """SIGTERM at step 5, then Ctrl-C (SIGINT) at step 10 of the rerun, which resumed at 5.
+
+  (A rerun that finishes is the SIGKILL test's.)
+  """
   exports = []
   monkeypatch.setattr(trainer.signatures, 'export', lambda *args: exports.append(args[2]))
   callbacks = trainer._callbacks  # pylint: disable=protected-access
@@ -116,21 +104,16 @@ def test_sigterm_and_ctrl_c_stop_with_a_checkpoint_and_a_rerun_resumes(monkeypat
     with pytest.raises(resume.TrainingStopped) as info:
       trainer.run_fn(args)
     assert str(info.value) == (
-        'Training stopped by {} at step {} of 24; a rerun with the same inputs resumes from '
-        'step {} (checkpoint in {}).'.format(name, step, step, directory))
+        'Training stopped by {} at step {} of {}; a rerun with the same inputs resumes from '
+        'step {} (checkpoint in {}).'.format(name, step, resume_worker.TRAIN_STEPS, step,
+                                            directory))
     assert info.value.step == step
     assert tf.train.latest_checkpoint(directory).endswith('ckpt-{}'.format(step))
     assert signal.getsignal(signal.SIGTERM) is handler
   assert restored == [0, 5] and not exports
 
-  monkeypatch.setattr(trainer, '_callbacks', callbacks)
-  model, _ = trainer.train(args)
-  assert restored == [0, 5, 10]
-  assert int(model.optimizer.iterations.numpy()) == 24
-  assert exports == [args.serving_model_dir]
-  assert not os.path.exists(directory)
 
-
+@pytest.mark.needs_tfx
 def test_the_checkpoint_dir_is_stable_for_the_same_inputs_only(tmp_path):
   args = support.fn_args(str(tmp_path), support.config_data(), rows=6)
   directory = resume.checkpoint_dir(args, 20, 2)
