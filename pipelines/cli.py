@@ -230,9 +230,10 @@ def _component_error(error, component, log_path):
   from heads import non_finite_loss  # pylint: disable=g-import-not-at-top
   cause = _innermost(error)
   if isinstance(cause, resume.TrainingStopped):
-    return ComponentError('{} (full log: {})'.format(cause, log_path), status=130)
+    return ComponentError('{} (full log: {})'.format(str(cause).rstrip('.'), log_path),
+                          status=130)
   if isinstance(cause, (non_finite.NonFiniteDataError, non_finite_loss.NonFiniteLossError)):
-    message = str(cause)
+    message = str(cause).rstrip('.')
   else:
     message = _one_line(error)
   return ComponentError('{} failed: {} (full log: {})'.format(
@@ -484,7 +485,6 @@ def _run_locked(args, beam_args, out, err, config_data, config, report, name, la
   from pipelines import results  # pylint: disable=g-import-not-at-top
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
-  from components import resume  # pylint: disable=g-import-not-at-top
 
   if not args.dry_run:
     _cancel_stale(layout, name, out)
@@ -507,8 +507,7 @@ def _run_locked(args, beam_args, out, err, config_data, config, report, name, la
   log_path, log_handler = _log_file(layout.output_dir)
   started = time.time()
   try:
-    with resume.signals_interrupt():
-      tfx.orchestration.LocalDagRunner().run(pipeline)
+    tfx.orchestration.LocalDagRunner().run(pipeline)
   except KeyboardInterrupt:
     _log_failure(log_handler, '%s interrupted', progress.running)
     _cancel_stale(layout, name, out)

@@ -64,7 +64,7 @@ def _wrapped(error):
 
 @pytest.mark.parametrize('error, code, line', [
     (resume.TrainingStopped('Training stopped by SIGTERM at step 7 of 50; a rerun resumes.', 7),
-     130, 'Training stopped by SIGTERM at step 7 of 50; a rerun resumes.'),
+     130, 'Training stopped by SIGTERM at step 7 of 50; a rerun resumes'),
     (_wrapped(non_finite.NonFiniteDataError(LONG_DATA_ERROR)),
      1, 'error: Trainer failed: ' + LONG_DATA_ERROR),
     (_wrapped(NonFiniteLossError('Training stopped at step 3: the training loss is nan', 3,
