@@ -1,6 +1,6 @@
 """The Keras body from the config: encoded features -> hidden layers -> logits per head.
 
-Numeric features are imputed (NaN -> training mean) and standardised;
+Numeric features are imputed (NaN, inf -> training mean) and standardised;
 categorical features are looked up in their vocabulary or hashed, then
 one-hot encoded or embedded when `embedding_dim` is set. Hidden units and
 dropout come from `config.model`; each head gets a Dense logits layer.
@@ -45,11 +45,15 @@ class _MeanVariance(keras.layers.Layer):
 
 
 class ImputeNormalize(_MeanVariance):
-  """(x - mean) / std, with NaN replaced by the mean (so it becomes 0)."""
+  """(x - mean) / std, with NaN, inf and -inf replaced by the mean (so they become 0).
+
+  Training data is checked first (components.non_finite); at serving time a
+  non-finite value is treated as missing whatever the feature's policy.
+  """
 
   def call(self, inputs):
     x = keras.ops.cast(inputs, 'float32')
-    x = keras.ops.where(keras.ops.isnan(x), self.mean, x)
+    x = keras.ops.where(keras.ops.isfinite(x), x, self.mean)
     return (x - self.mean) / self.std()
 
 

@@ -35,6 +35,7 @@ FeatureKind = Literal['numeric', 'categorical_vocabulary', 'categorical_hash']
 HEAD_TYPES = typing.get_args(HeadType)
 FEATURE_KINDS = typing.get_args(FeatureKind)
 MISSING_LABEL_POLICIES = ('error', 'mask')
+NON_FINITE_POLICIES = ('error', 'impute')
 OPTIMIZERS = ('adam', 'sgd', 'adagrad', 'rmsprop')
 DIRECTIONS = ('higher_is_better', 'lower_is_better')
 # heads.distribute.STRATEGIES, restated so this module needs no TensorFlow
@@ -253,6 +254,9 @@ class FeatureConfig(_Section):
   dtype: Literal['float32', 'int64', 'string'] = _field(
       None, "The model input's dtype (default: float32 for numeric, string for categorical); "
             'integer columns are converted to it.')
+  non_finite: Literal[NON_FINITE_POLICIES] = _field(
+      'error', "NaN or inf in a float32 numeric feature: 'error' names the column and rows, "
+               "'impute' treats them as missing values.")
 
   @classmethod
   def _defaults(cls, data):
@@ -277,6 +281,9 @@ class FeatureConfig(_Section):
     if self.dtype not in allowed:
       raise _Invalid('dtype', 'must be one of {} for {} features, got {!r}'.format(
           list(allowed), self.kind, self.dtype))
+    if 'non_finite' in self.model_fields_set and (
+        self.kind != 'numeric' or self.dtype != 'float32'):
+      raise _Invalid('non_finite', 'applies to float32 numeric features only')
 
 
 def _feature_from_name(value):

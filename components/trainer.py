@@ -14,6 +14,11 @@ labels, and the export parses and records them as stored.
 There is no Transform step: features are encoded inside the model (see
 components/body.py), so the exported `transform_features` signature is the
 Evaluator's view of labels and weights, not a tf.Transform graph.
+
+Nothing bad is trained on, nothing is lost: before training both splits are
+scanned for NaN, inf and negative weights (components/non_finite.py), a
+non-finite training loss stops training naming its heads, and checkpoints let
+a rerun of the same inputs resume a killed training (components/resume.py).
 """
 
 import os
@@ -27,13 +32,18 @@ from tfx_bsl.public import tfxio
 
 from components import body
 from components import config as config_lib
+from components import non_finite
+from components import resume
 from components import schema
 from components import signatures
 from heads import distribute
 from heads.model import HEAD_WEIGHT_PREFIX
+from heads.non_finite_loss import NonFiniteLossError
+from heads.non_finite_loss import StopOnNonFiniteLoss
 
 CONFIG_KEY = 'heads_config'
 STATS_BATCHES = 1000
+SCAN_BATCH_SIZE = 1024
 _MAX_EPOCHS = 10
 _OPTIMIZERS = {'adam': keras.optimizers.Adam, 'sgd': keras.optimizers.SGD,
                'adagrad': keras.optimizers.Adagrad, 'rmsprop': keras.optimizers.RMSprop}
@@ -64,6 +74,15 @@ def load_schema(schema_path):
   return io_utils.parse_pbtxt_file(schema_path, schema_pb2.Schema())
 
 
+def read_raw_columns(file_patterns, data_accessor, config, data_schema, batch_size,
+                     shuffle=True, num_epochs=None, seed=None):
+  """Dataset of {column: SparseTensor} batches: the present values only, nothing filled in."""
+  options = tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle,
+                                           shuffle_seed=seed, num_epochs=num_epochs)
+  return data_accessor.tf_dataset_factory(file_patterns, options,
+                                          schema.dataset_schema(config, data_schema))
+
+
 def read_columns(file_patterns, data_accessor, config, data_schema, batch_size, shuffle=True,
                  num_epochs=None, seed=None):
   """Dataset of {column: tensor} batches of the configured features, weights and labels.
@@ -71,12 +90,10 @@ def read_columns(file_patterns, data_accessor, config, data_schema, batch_size, 
   Each column as the model takes it (`schema.model_columns`): integer columns
   converted, missing values filled, dense.
   """
-  options = tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle,
-                                           shuffle_seed=seed, num_epochs=num_epochs)
-  dataset = data_accessor.tf_dataset_factory(file_patterns, options,
-                                             schema.dataset_schema(config, data_schema))
   spec = schema.full_spec(config)
-  return dataset.map(lambda columns: schema.model_columns(columns, config, spec))
+  return read_raw_columns(file_patterns, data_accessor, config, data_schema, batch_size,
+                          shuffle=shuffle, num_epochs=num_epochs, seed=seed).map(
+                              lambda columns: schema.model_columns(columns, config, spec))
 
 
 def input_fn(file_patterns, data_accessor, config, data_schema, batch_size, shuffle=True,
@@ -96,7 +113,10 @@ def input_fn(file_patterns, data_accessor, config, data_schema, batch_size, shuf
 
 
 def column_stats(dataset, names, max_batches=STATS_BATCHES):
-  """{name: (mean, variance)} of float columns over `dataset`, ignoring NaN; (0, 1) if empty."""
+  """{name: (mean, variance)} of float columns over `dataset`, ignoring NaN and inf.
+
+  (0, 1) for a column without a finite value.
+  """
   values = {name: [] for name in names}
   for columns in dataset.take(max_batches):
     for name in names:
@@ -104,7 +124,7 @@ def column_stats(dataset, names, max_batches=STATS_BATCHES):
   stats = {}
   for name in names:
     column = np.concatenate(values[name]) if values[name] else np.zeros([0])
-    column = column[~np.isnan(column)]
+    column = column[np.isfinite(column)]
     stats[name] = (float(column.mean()), float(column.var())) if column.size else (0.0, 1.0)
   return stats
 
@@ -147,8 +167,56 @@ def _output_dirs(fn_args):
   return os.path.join(scratch, 'model'), os.path.join(scratch, 'logs')
 
 
+def check_finite(fn_args, config, data_schema, batch_size=SCAN_BATCH_SIZE):
+  """Fails before training, naming column and row count, on NaN, inf or negative weights.
+
+  Scans every row of both splits for the columns `non_finite.rules` lists.
+  """
+  rules = non_finite.rules(config)
+  if not rules:
+    return
+  problems = []
+  for split, files in (('train', fn_args.train_files), ('eval', fn_args.eval_files)):
+    batches = read_raw_columns(files, fn_args.data_accessor, config, data_schema, batch_size,
+                               shuffle=False, num_epochs=1)
+    counts = non_finite.count_bad_rows(batches, rules)
+    problems += non_finite.errors(rules, counts, 'the {} split'.format(split))
+  if problems:
+    raise non_finite.NonFiniteDataError('; '.join(problems))
+
+
+def _callbacks(log_dir, epochs, saver, head_names=()):
+  """The loss check runs first, so a non-finite step is never checkpointed."""
+  return [StopOnNonFiniteLoss(), saver, keras.callbacks.TensorBoard(log_dir=log_dir),
+          _EpochLine(epochs, head_names)]
+
+
+def _fit(model, make_train_data, start, train_steps, epochs, fit_args):
+  """Trains from step `start` to `train_steps` in `epochs` equal epochs, as if never stopped.
+
+  The data skips the batches already trained on. A start inside an epoch
+  first finishes that epoch, in a fit of its own. Each fit gets a new dataset
+  from `make_train_data()`: a second iterator of one dataset would shuffle
+  differently (its shuffle seed generator moves on).
+  """
+  steps_per_epoch = train_steps // epochs
+  epoch, done = divmod(start, steps_per_epoch)
+  if done:
+    model.fit(make_train_data().skip(start), initial_epoch=epoch, epochs=epoch + 1,
+              steps_per_epoch=steps_per_epoch - done, **fit_args)
+    epoch += 1
+  if epoch < epochs:
+    model.fit(make_train_data().skip(epoch * steps_per_epoch), initial_epoch=epoch,
+              epochs=epochs, steps_per_epoch=steps_per_epoch, **fit_args)
+
+
 def train(fn_args):
-  """Checks, trains and exports; returns (trained HeadModel, HeadsConfig)."""
+  """Checks, trains (resuming from a checkpoint) and exports; returns (HeadModel, HeadsConfig).
+
+  Raises non_finite.NonFiniteDataError before training on bad values,
+  NonFiniteLossError when the loss becomes NaN or inf, and
+  resume.TrainingStopped on SIGTERM or Ctrl-C (after saving a checkpoint).
+  """
   config = config_from_fn_args(fn_args)
   data_schema = load_schema(fn_args.schema_path)
   column_types = schema.check_schema(config, data_schema)
@@ -159,13 +227,17 @@ def train(fn_args):
   train_steps = fn_args.train_steps or training.train_steps
   eval_steps = fn_args.eval_steps or training.eval_steps
 
+  check_finite(fn_args, config, data_schema)
   float_columns = [f.name for f in config.model.features if f.kind == body.NUMERIC] + [
       h.label for h in config.heads if h.type == body.REGRESSION]
   stats = column_stats(read_columns(fn_args.train_files, fn_args.data_accessor, config,
                                     data_schema, training.batch_size, shuffle=False,
                                     num_epochs=1), float_columns)
-  train_data = input_fn(fn_args.train_files, fn_args.data_accessor, config, data_schema,
-                        training.batch_size, seed=training.seed)
+
+  def make_train_data():
+    return input_fn(fn_args.train_files, fn_args.data_accessor, config, data_schema,
+                    training.batch_size, seed=training.seed)
+
   eval_data = input_fn(fn_args.eval_files, fn_args.data_accessor, config, data_schema,
                        training.batch_size, shuffle=False)
 
@@ -173,17 +245,38 @@ def train(fn_args):
     model = body.build_model(config, stats)
     model.compile(optimizer=_OPTIMIZERS[training.optimizer](training.learning_rate),
                   steps_per_execution=training.steps_per_execution)
+    model.optimizer.build(model.trainable_variables)
+  checkpoints = resume.Checkpoints(resume.checkpoint_dir(fn_args, train_steps, eval_steps),
+                                   model, write=distribute.is_chief())
+  start = checkpoints.restore()
+  if start:
+    print('  resuming training at step {} of {} from {}'.format(
+        start, train_steps, checkpoints.directory), flush=True)
 
   export_dir, log_dir = _output_dirs(fn_args)
   epochs = _epochs(train_steps)
-  model.fit(train_data, epochs=epochs, steps_per_epoch=train_steps // epochs,
-            validation_data=eval_data, validation_steps=eval_steps,
-            callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir),
-                       _EpochLine(epochs, [head.name for head in config.heads])],
-            verbose=0)
-  signatures.export(model, config, export_dir, column_types)
+  saver = resume.SaveCheckpoints(checkpoints, start)
+  fit_args = dict(validation_data=eval_data, validation_steps=eval_steps,
+                  callbacks=_callbacks(log_dir, epochs, saver,
+                                       [head.name for head in config.heads]),
+                  verbose=0)
+  with resume.signals_interrupt() as received:
+    try:
+      _fit(model, make_train_data, start, train_steps, epochs, fit_args)
+      signatures.export(model, config, export_dir, column_types)
+    except KeyboardInterrupt:
+      step = int(model.optimizer.iterations.numpy())
+      saver.step = step
+      saver.save()
+      raise resume.TrainingStopped(resume.stopped_message(
+          step, train_steps, received['signal'], saver.saved_step, checkpoints.directory),
+          step) from None
+    except NonFiniteLossError:
+      checkpoints.remove()
+      raise
   if export_dir != fn_args.serving_model_dir:
     shutil.rmtree(os.path.dirname(export_dir), ignore_errors=True)
+  checkpoints.remove()
   return model, config
 
 

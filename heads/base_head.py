@@ -184,7 +184,9 @@ class SingleHead(Head):
   Missing labels are opt-in through `missing_label_value` (NaN for float
   labels, or a sentinel such as -1 or ''): a missing label gets weight 0 in the
   loss and the metrics, and SUM_OVER_BATCH_SIZE divides by the number of
-  labelled elements only.
+  labelled elements only. With the NaN sentinel every non-finite float label
+  (NaN, inf, -inf) is missing; otherwise a non-finite label is an error that
+  names the head, and so is a negative or non-finite example weight.
   """
 
   _allow_per_logit_weights = False
@@ -256,7 +258,8 @@ class SingleHead(Head):
   def _loss_parts(self, logits, labels, features):
     logits = checks.check_logits_final_dim(logits, self.logits_dimension)
     labels, present = self._labels_and_presence(logits, labels)
-    unweighted_loss = self._unweighted_loss(logits, labels, features)
+    unweighted_loss = checks.check_finite_labels(
+        labels, self._unweighted_loss(logits, labels, features), self._name)
     weights = self._weights(logits, features, present)
     return LossParts(logits, labels, unweighted_loss, weights, present)
 

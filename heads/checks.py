@@ -3,7 +3,13 @@
 Every check has two paths, like the tf.estimator originals: eagerly it reads
 static shapes and values and raises `ValueError`; in graph mode (inside
 `tf.function`) it adds assertions that raise `tf.errors.InvalidArgumentError`
-when the graph runs.
+when the graph runs. The assertions are control dependencies of the checked
+tensor, so graph pruning never drops them; XLA (e.g. TPU or
+`jit_compile=True`) compiles them away, as it does every assertion.
+
+Beyond the originals, non-finite labels and negative or non-finite example
+weights are errors: tf.estimator accepted them and returned a NaN, zero or
+negative loss.
 """
 
 import inspect
@@ -237,8 +243,9 @@ def is_nan_sentinel(missing_label_value):
 def split_missing_labels(labels, missing_label_value, fill_value):
   """Returns (labels with missing entries replaced by fill_value, present mask).
 
-  A label equal to `missing_label_value` (or NaN when the sentinel is NaN) is
-  missing. The mask has the labels' shape and dtype float32: 1 labelled, 0 missing.
+  A label equal to `missing_label_value` is missing; with the NaN sentinel,
+  every non-finite float label (NaN, inf, -inf) is. The mask has the labels'
+  shape and dtype float32: 1 labelled, 0 missing.
   """
   if isinstance(labels, tf.SparseTensor):
     raise ValueError('missing_label_value does not apply to SparseTensor labels; '
@@ -247,7 +254,7 @@ def split_missing_labels(labels, missing_label_value, fill_value):
   if is_nan_sentinel(missing_label_value):
     if not labels.dtype.is_floating:
       return labels, None
-    present = tf.logical_not(tf.math.is_nan(labels))
+    present = tf.math.is_finite(labels)
   else:
     if labels.dtype == tf.string:
       if not isinstance(missing_label_value, (str, bytes)):
@@ -268,7 +275,7 @@ def _raw_weights(features, weight_column):
   if features is None or not isinstance(features, dict):
     raise ValueError('features must be a dict holding the weight column {!r}. '
                      'Given: {}'.format(weight_column, features))
-  key = weight_column if isinstance(weight_column, str) else weight_column.key
+  key = weight_column_key(weight_column)
   if key not in features:
     raise ValueError('Feature {} is not in features dictionary. It is the weight column; '
                      'found features: {}.'.format(key, sorted(features)))
@@ -293,11 +300,24 @@ def _raw_weights(features, weight_column):
   return tf.cast(weights, tf.float32)
 
 
+def weight_column_key(weight_column):
+  return weight_column if isinstance(weight_column, str) else weight_column.key
+
+
 def get_weights_and_check_match_logits(features, weight_column, logits,
                                        allow_per_logit_weights=False):
-  """Example weights shaped to broadcast against the unreduced loss (or scalar 1.)."""
+  """Example weights shaped to broadcast against the unreduced loss (or scalar 1.).
+
+  The weights are checked for shape first (as tf.estimator did), then for
+  values: each must be finite and >= 0.
+  """
   if weight_column is None:
     return 1.
+  weights = _weights_matching_logits(features, weight_column, logits, allow_per_logit_weights)
+  return check_weight_values(weights, weight_column_key(weight_column))
+
+
+def _weights_matching_logits(features, weight_column, logits, allow_per_logit_weights):
   err_msg = _PER_LOGIT_WEIGHTS_ERR_MSG if allow_per_logit_weights else _WEIGHTS_ERR_MSG
   weights = _raw_weights(features, weight_column)
   if tf.executing_eagerly():
@@ -333,6 +353,65 @@ def get_weights_and_check_match_logits(features, weight_column, logits,
       condition, data=[err_msg, 'logits_shape: ', logits_shape, 'weights_shape: ', weights_shape])
   with tf.control_dependencies([assert_shape]):
     return tf.identity(weights)
+
+
+def _count(condition):
+  return tf.reduce_sum(tf.cast(condition, tf.int64))
+
+
+def check_weight_values(weights, key):
+  """Example weights must be finite and >= 0; the error names the weight column.
+
+  A negative weight makes a loss term count against the objective, and NaN or
+  inf spreads to the whole loss; tf.estimator accepted both silently.
+  """
+  message = 'Example weights (weight column: {}) must be finite and >= 0'.format(key)
+  bad = tf.logical_not(tf.logical_and(tf.math.is_finite(weights), weights >= 0.))
+  if tf.executing_eagerly():
+    count = int(_count(bad))
+    if count:
+      examples = sorted(set(tf.boolean_mask(weights, bad).numpy().tolist()), key=str)[:3]
+      raise ValueError('{}; {} of {} values are not (e.g. {}).'.format(
+          message, count, int(tf.size(weights)), ', '.join(str(v) for v in examples)))
+    return weights
+  check = tf.debugging.Assert(
+      tf.logical_not(tf.reduce_any(bad)),
+      data=[message, '; values that are not:', _count(bad), 'of', tf.size(weights)])
+  with tf.control_dependencies([check]):
+    return tf.identity(weights)
+
+
+def _label_owner(head_name):
+  """No quotes: graph-mode assertions print them escaped."""
+  return ' (head: {})'.format(head_name) if head_name else ''
+
+
+def check_finite_labels(labels, unweighted_loss, head_name):
+  """Float labels must be finite; the error names the head. Returns `unweighted_loss`.
+
+  Runs after the loss, so a head whose original raised its own error for a
+  NaN label (a label range check) still raises that one first. A head that
+  masks missing labels with the NaN sentinel never gets here with one: every
+  non-finite label is missing there.
+  """
+  if not labels.dtype.is_floating:
+    return unweighted_loss
+  message = ('Labels{} must be finite: NaN and inf are not labels. To train with '
+             'missing labels, set missing_label_value to NaN on the head, which '
+             'masks every non-finite label').format(_label_owner(head_name))
+  bad = tf.logical_not(tf.math.is_finite(labels))
+  if tf.executing_eagerly():
+    count = int(_count(bad))
+    if count:
+      raise ValueError('{}. Found {} non-finite of {} label values.'.format(
+          message, count, int(tf.size(labels))))
+    return unweighted_loss
+  with tf.control_dependencies([unweighted_loss]):
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(bad)),
+        data=[message, '. Non-finite label values:', _count(bad), 'of', tf.size(labels)])
+  with tf.control_dependencies([check]):
+    return tf.identity(unweighted_loss)
 
 
 def _same_vector(a, b):

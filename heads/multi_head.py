@@ -1,5 +1,6 @@
 """MultiHead: several named heads trained together, with weighted losses."""
 
+import numpy as np
 import tensorflow as tf
 
 from heads import base_head
@@ -30,6 +31,17 @@ def _default_export_output(export_outputs, head_name):
             head_name, export_outputs, DEFAULT_SERVING_KEY)) from None
 
 
+def _check_head_weights(names, head_weights):
+  """Each head weight is finite and >= 0 (a negative one would maximise that head's loss)."""
+  for i, (name, weight) in enumerate(zip(names, head_weights)):
+    value = tf.get_static_value(weight)
+    if value is None:
+      continue
+    if not np.all(np.isfinite(value)) or np.any(np.asarray(value) < 0):
+      raise ValueError('head_weights[{}] of head {!r} must be finite and >= 0. Given: {}'.format(
+          i, name, value))
+
+
 class MultiHead(base_head.Head):
   """Merges named heads: loss Σ head_weight·loss, metrics per head, one export per head.
 
@@ -37,7 +49,9 @@ class MultiHead(base_head.Head):
   axis in head order. Labels are a dict keyed by head name. With
   `allow_missing_labels=True`, a head absent from the labels dict adds nothing
   to the loss and its metrics are not updated (multi-task data where a batch
-  labels only some heads).
+  labels only some heads); a labels key that names no head is then an error,
+  as a misspelled key would silently drop its head. Head weights must be
+  finite and >= 0.
   """
 
   def __init__(self, heads, head_weights=None, *, allow_missing_labels=False):
@@ -54,6 +68,8 @@ class MultiHead(base_head.Head):
     names = [head.name for head in heads]
     if len(set(names)) != len(names):
       raise ValueError('Head names must be unique. Given: {}'.format(names))
+    if head_weights:
+      _check_head_weights(names, head_weights)
     self._heads = tuple(heads)
     self._head_weights = tuple(head_weights) if head_weights else None
     self._allow_missing_labels = allow_missing_labels
@@ -91,7 +107,7 @@ class MultiHead(base_head.Head):
       raise ValueError(
           'Could not split logits of shape %r among the heads with individual logits '
           'dimensions: %r. The last dimension of the logits tensor should equal %d but is %d.' %
-          (shape, dimensions, shape[-1], total))
+          (shape, dimensions, total, shape[-1]))
     parts = tf.split(logits, dimensions, axis=-1)
     return {head.name: part for head, part in zip(self._heads, parts)}
 
@@ -110,6 +126,12 @@ class MultiHead(base_head.Head):
       missing = [name for name in names if name not in labels]
       if missing and not self._allow_missing_labels:
         raise ValueError('labels has missing values for head(s): {}'.format(missing))
+      unknown = sorted(str(key) for key in labels if key not in names)
+      if unknown and self._allow_missing_labels:
+        raise ValueError(
+            'labels has key(s) {} that name no head; the heads are {}. With '
+            'allow_missing_labels=True a misspelled key would silently leave its head '
+            'untrained.'.format(unknown, names))
     return logits_dict
 
   def _labelled_heads(self, labels):

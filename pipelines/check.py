@@ -12,6 +12,7 @@ import math
 import time
 
 from components import columns as columns_lib
+from components import non_finite
 from pipelines import csv_data
 
 _EXAMPLES = 3
@@ -152,23 +153,31 @@ def _type(column, profile):
   return [_problem(first, column, mismatch)]
 
 
-def non_finite_policy(column):
-  """What to do with inf / nan cells of a configured column: 'error' for every column.
-
-  A per-feature policy in the config plugs in here (issue 9); 'error' is
-  the only one so far.
-  """
-  del column
-  return 'error'
-
-
 def _non_finite(column, profile):
-  if not profile.non_finite or non_finite_policy(column) != 'error':
+  """NaN and inf cells, where the column's policy (components.non_finite) makes them errors."""
+  if not profile.non_finite or non_finite.policy(column) != 'error':
     return []
   items = [(value, count, profile.first_non_finite[value])
            for value, count in profile.non_finite.most_common()]
-  return [_problem(_first(items), column, 'column {!r} holds non-finite numbers: {}; write '
-                   'a missing value as an empty field'.format(column.name, _examples(items)))]
+  shown = _examples(items)
+  if len(items) > 1:
+    shown += ' ({} in all)'.format(_rows(sum(count for _, count, _ in items)))
+  return [_problem(_first(items), column, 'column {!r} holds non-finite numbers: {}; {}'.format(
+      column.name, shown, _non_finite_fix(column)))]
+
+
+def _non_finite_fix(column):
+  """What to do about non-finite cells in a column whose policy makes them errors."""
+  floats = column.dtype == 'float32'
+  if column.role == columns_lib.FEATURE and floats:
+    return ('set non_finite: impute on the feature to treat them as missing values, or write '
+            'a missing value as an empty field')
+  if column.role == columns_lib.LABEL and floats:
+    return ('set {}.missing_label: mask to leave these rows out of that head, or write a '
+            'missing label as an empty field'.format(column.field.rsplit('.', 1)[0]))
+  if column.role == columns_lib.WEIGHT:
+    return 'weights must be finite numbers >= 0'
+  return 'write a missing value as an empty field'
 
 
 def _label(column, profile):

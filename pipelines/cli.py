@@ -2,10 +2,13 @@
 
 Config and data errors print one line each, `error: <field path or
 file:line>: <message>`, and exit with status 2; `--verbose` shows tracebacks.
-A component that fails prints its name, the cause and where the full log is.
+A component that fails prints its name, the cause and where the full log is
+(status 1); a run stopped by Ctrl-C or SIGTERM says where it stopped and that
+a rerun continues (status 130).
 """
 
 import argparse
+import contextlib
 import logging
 import os
 import re
@@ -86,7 +89,9 @@ def build_parser():
       'run', help='run the pipeline locally (LocalDagRunner, SQLite ML Metadata)',
       description='Runs the pipeline locally (LocalDagRunner, SQLite ML Metadata, Beam\n'
                   'DirectRunner) and ends with per-head metrics, the report and the pushed\n'
-                  'model. A second run with the same inputs reuses cached results.',
+                  'model. A second run with the same inputs reuses cached results, and\n'
+                  'after Ctrl-C, SIGTERM or a kill it resumes training from its last\n'
+                  'checkpoint.',
       epilog=_BEAM_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
   _add_common(run)
   run.add_argument('--output-dir', default=None, metavar='DIR',
@@ -198,7 +203,75 @@ class CliError(Exception):
 
 
 class ComponentError(Exception):
-  """A pipeline component failed: printed as one line with the log's path, status 1."""
+  """A pipeline run failed or was stopped: printed as one line with the log's path.
+
+  Status 1 for a failure (printed as `error: ...`), 130 for a run stopped by
+  Ctrl-C or SIGTERM, which a rerun of the same command continues.
+  """
+
+  def __init__(self, message, status=1):
+    super().__init__(message)
+    self.status = status
+
+
+INTERRUPTED = ('rerun the same command to continue: finished components are reused from the '
+               'cache, and a training resumes from its last checkpoint')
+
+
+def _component_error(error, component, log_path):
+  """The ComponentError of an exception out of LocalDagRunner.
+
+  Bad data and a non-finite loss are the user's to act on, so their whole
+  message is the line; a training stopped by a signal says where it stopped
+  and that a rerun resumes. Anything else shows its innermost cause.
+  """
+  from components import non_finite  # pylint: disable=g-import-not-at-top
+  from components import resume  # pylint: disable=g-import-not-at-top
+  from heads import non_finite_loss  # pylint: disable=g-import-not-at-top
+  cause = _innermost(error)
+  if isinstance(cause, resume.TrainingStopped):
+    return ComponentError('{} (full log: {})'.format(str(cause).rstrip('.'), log_path),
+                          status=130)
+  if isinstance(cause, (non_finite.NonFiniteDataError, non_finite_loss.NonFiniteLossError)):
+    message = str(cause).rstrip('.')
+  else:
+    message = _one_line(error)
+  return ComponentError('{} failed: {} (full log: {})'.format(
+      component or 'the pipeline', message, log_path))
+
+
+def _log_failure(log_handler, message, component):
+  """Writes the exception being handled, traceback included, to the run's log file only.
+
+  Through the root logger it would reach the console handler too.
+  """
+  log_handler.handle(logging.getLogger(__name__).makeRecord(
+      __name__, logging.ERROR, __file__, 0, message, (component or 'the pipeline',),
+      sys.exc_info()))
+
+
+@contextlib.contextmanager
+def _exclusive(output_dir):
+  """Holds a lock on the output dir: a second run there fails instead of corrupting the first."""
+  import fcntl  # pylint: disable=g-import-not-at-top
+  os.makedirs(output_dir, exist_ok=True)
+  with open(os.path.join(output_dir, '.heads-pipeline.lock'), 'w') as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      raise CliError('another heads-pipeline run is using {}; wait for it or choose another '
+                     '--output-dir'.format(output_dir)) from None
+    yield
+
+
+def _cancel_stale(layout, name, out):
+  """Marks executions a killed run left RUNNING as CANCELED, and says so."""
+  from pipelines import results  # pylint: disable=g-import-not-at-top
+  cancelled = results.cancel_stale_executions(layout.metadata_path, name, layout.pipeline_root)
+  if cancelled:
+    out.write('Marked {} execution(s) an interrupted run left RUNNING as CANCELED: {}\n'.format(
+        len(cancelled), ', '.join('{} ({})'.format(node, execution)
+                                  for node, execution in cancelled)))
 
 
 def _quiet_environment(verbose):
@@ -220,7 +293,14 @@ def _quiet_logs(verbose):
     root.addHandler(logging.StreamHandler())
   for handler in root.handlers:
     handler.setLevel(level)
+    if not verbose:
+      handler.addFilter(_not_failed_execution)
   logging.getLogger('tensorflow').setLevel(level)
+
+
+def _not_failed_execution(record):
+  """Drops TFX's 'Execution N failed.': the error that failed it gets its own line."""
+  return record.msg != 'Execution %d failed.'
 
 
 class _Progress(logging.Handler):
@@ -394,6 +474,14 @@ def run_command(args, beam_args, out, err=None):
   from pipelines import penguin  # pylint: disable=g-import-not-at-top
   name = args.pipeline_name or _default_name(args.data_dir, penguin.PIPELINE_NAME)
   layout = penguin.LocalLayout(args.output_dir or os.path.join('.runs', name))
+  lock = contextlib.nullcontext() if args.dry_run else _exclusive(layout.output_dir)
+  with lock:
+    return _run_locked(args, beam_args, out, err, config_data, config, report, name, layout)
+
+
+def _run_locked(args, beam_args, out, err, config_data, config, report, name, layout):
+  """`run` once the data is checked, holding the output dir's lock (unless a dry run)."""
+  from pipelines import penguin  # pylint: disable=g-import-not-at-top
   if args.dry_run:
     data_root = os.path.abspath(args.data_dir) if args.data_dir else layout.data_root
   elif report is not None:
@@ -408,6 +496,8 @@ def run_command(args, beam_args, out, err=None):
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
+  if not args.dry_run:
+    _cancel_stale(layout, name, out)
   pipeline = penguin.create_pipeline(
       config_data, data_root=data_root, pipeline_root=layout.pipeline_root,
       serving_dir=layout.serving_dir, pipeline_name=name, metadata_path=layout.metadata_path,
@@ -428,12 +518,18 @@ def run_command(args, beam_args, out, err=None):
   started = time.time()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
-  except Exception as error:  # pylint: disable=broad-except
-    logging.getLogger(__name__).error('%s failed', progress.running, exc_info=True)
+  except KeyboardInterrupt:
+    _log_failure(log_handler, '%s interrupted', progress.running)
+    _cancel_stale(layout, name, out)
     if args.verbose:
       raise
-    raise ComponentError('{} failed: {} (full log: {})'.format(
-        progress.running or 'the pipeline', _one_line(error), log_path)) from error
+    raise ComponentError('{} interrupted; {} (full log: {})'.format(
+        progress.running or 'the pipeline', INTERRUPTED, log_path), status=130) from None
+  except Exception as error:  # pylint: disable=broad-except
+    _log_failure(log_handler, '%s failed', progress.running)
+    if args.verbose:
+      raise
+    raise _component_error(error, progress.running, log_path) from error
   finally:
     absl_logger.removeHandler(progress)
     logging.getLogger().removeHandler(log_handler)
@@ -486,15 +582,21 @@ def _log_file(output_dir):
 _NOT_THE_CAUSE = ('Graph execution error', 'Detected at node', 'Traceback', 'File "', '[[')
 
 
+def _innermost(error):
+  """The exception at the root of `error`'s chain of causes."""
+  while error.__cause__ is not None or (
+      error.__context__ is not None and not error.__suppress_context__):
+    error = error.__cause__ or error.__context__
+  return error
+
+
 def _one_line(error):
   """The cause of a component failure in one line: the innermost exception's message.
 
   TensorFlow errors open with 'Graph execution error:' and a stack; the first
   line that is neither is the message.
   """
-  while error.__cause__ is not None or (
-      error.__context__ is not None and not error.__suppress_context__):
-    error = error.__cause__ or error.__context__
+  error = _innermost(error)
   lines = [line.strip() for line in str(error).splitlines()
            if line.strip() and not line[0].isspace()]
   message = next((line for line in lines if not line.startswith(_NOT_THE_CAUSE)),
@@ -615,6 +717,11 @@ def main(argv=None, out=None, err=None):
       err.write('{}: {}\n'.format(problem.severity, problem))
     return 2
   except ComponentError as error:
-    err.write('error: {}\n'.format(error))
-    return 1
+    err.write('{}{}\n'.format('error: ' if error.status != 130 else '', error))
+    return error.status
+  except KeyboardInterrupt:
+    if verbose:
+      raise
+    err.write('interrupted\n')
+    return 130
   return 0

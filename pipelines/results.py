@@ -2,11 +2,15 @@
 
 For the latest run of a pipeline: each component's execution state (COMPLETE,
 CACHED, ...) and output artifacts, the blessing, the pushed model's path and
-the per-head metrics of the evaluation.
+the per-head metrics of the evaluation. Also the clean-up after a killed run:
+its executions left RUNNING are marked CANCELED.
 """
 
 import dataclasses
+import glob
 import math
+import os
+import shutil
 from typing import Dict, List, Optional
 
 from ml_metadata import metadata_store
@@ -60,11 +64,55 @@ class RunResult:
     return properties['pushed_destination'].string_value
 
 
-def _store(metadata_path):
+def _store(metadata_path, writable=False):
   config = metadata_store_pb2.ConnectionConfig()
   config.sqlite.filename_uri = metadata_path
-  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  config.sqlite.connection_mode = (
+      metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE if writable
+      else metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
   return metadata_store.MetadataStore(config)
+
+
+def _node_ids(store, execution_id, pipeline_name):
+  prefix = pipeline_name + '.'
+  node_type = store.get_context_type('node').id
+  return [c.name[len(prefix):] for c in store.get_contexts_by_execution(execution_id)
+          if c.type_id == node_type and c.name.startswith(prefix)]
+
+
+def _holds_no_file(directory):
+  return not any(files for _, _, files in os.walk(directory))
+
+
+def cancel_stale_executions(metadata_path, pipeline_name, pipeline_root):
+  """Marks the pipeline's executions left NEW or RUNNING by a killed run as CANCELED.
+
+  Only for a local run that nothing else is running (the CLI holds a lock on
+  the output dir): a live execution would be cancelled too. Their output
+  dirs that hold no file (e.g. the empty Trainer/model/<id>/) are removed;
+  TensorBoard logs of a killed training stay. Returns [(node id, execution
+  id)] of the executions it cancelled.
+  """
+  if not os.path.exists(metadata_path):
+    return []
+  store = _store(metadata_path, writable=True)
+  pipeline = store.get_context_by_type_and_name('pipeline', pipeline_name)
+  if pipeline is None:
+    return []
+  stale = [e for e in store.get_executions_by_context(pipeline.id)
+           if e.last_known_state in (_STATES.NEW, _STATES.RUNNING)]
+  cancelled = []
+  for execution in stale:
+    execution.last_known_state = _STATES.CANCELED
+    store.put_executions([execution])
+    for node_id in _node_ids(store, execution.id, pipeline_name) or ['']:
+      cancelled.append((node_id, execution.id))
+      if not node_id:
+        continue
+      for directory in glob.glob(os.path.join(pipeline_root, node_id, '*', str(execution.id))):
+        if os.path.isdir(directory) and _holds_no_file(directory):
+          shutil.rmtree(directory)
+  return cancelled
 
 
 def latest_run(metadata_path, pipeline_name):
@@ -80,12 +128,9 @@ def latest_run(metadata_path, pipeline_name):
   executions = store.get_executions_by_context(run.id)
   events = store.get_events_by_execution_ids([e.id for e in executions])
   artifacts = {a.id: a for a in store.get_artifacts_by_id(list({e.artifact_id for e in events}))}
-  prefix = pipeline_name + '.'
-  node_type = store.get_context_type('node').id
   nodes = {}
   for execution in executions:
-    node_ids = [c.name[len(prefix):] for c in store.get_contexts_by_execution(execution.id)
-                if c.type_id == node_type and c.name.startswith(prefix)]
+    node_ids = _node_ids(store, execution.id, pipeline_name)
     outputs = {}
     for event in events:
       if event.execution_id == execution.id and event.type == metadata_store_pb2.Event.OUTPUT:

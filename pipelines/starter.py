@@ -1,11 +1,12 @@
 """`heads-pipeline init`: a commented starter heads config inferred from CSV files.
 
 Features are the columns that are not labels: numbers become numeric
-features; text becomes a categorical feature with a vocabulary (up to
+features (with `non_finite: impute`, said in a comment, when some cells are
+NaN or inf); text becomes a categorical feature with a vocabulary (up to
 VOCABULARY_LIMIT values) or hashed. A head per label, its type given as
 COLUMN:TYPE or inferred: numbers -> regression, two values -> binary, up to
 CLASS_LIMIT text values -> multi_class, cells like 'a|b' -> multi_label.
-Labels with gaps get `missing_label: mask`. When a regression label's
+Labels with gaps (or NaN / inf numbers) get `missing_label: mask`. When a regression label's
 squared error is off the scale of the other heads' losses (variance outside
 [0.5, 2]), training balances the losses with `loss_balancing: normalize`
 rather than a hand-set weight (benchmarks/loss_balancing.py measured it as
@@ -162,9 +163,11 @@ def _infer_head(column, head_type, profile, taken):
   head = _Head(column, head_type, profile, taken, why)
   if head_type in config_lib.CLASS_HEADS:
     _class_fields(head, profile, separator)
-  if profile.empty and head_type != 'multi_label':
-    head.set('missing_label', 'mask', '{} of {} rows have no {}'.format(
-        profile.empty, profile.empty + profile.count, column))
+  non_finite = sum(profile.non_finite.values()) if head_type in config_lib.FLOAT_LABEL_HEADS else 0
+  if (profile.empty or non_finite) and head_type != 'multi_label':
+    head.set('missing_label', 'mask', '{} of {} rows have no {}{}'.format(
+        profile.empty + non_finite, profile.empty + profile.count, column,
+        ' (empty, NaN or inf)' if non_finite else ''))
   if head_type == 'regression' and profile.variance > 0 and not (
       0.5 <= 1.0 / profile.variance <= 2):
     head.label_variance = profile.variance
@@ -203,12 +206,19 @@ def _feature(column, profile, notes):
     notes.append('{} (one value: {})'.format(_yaml(column), _yaml(distinct[0][0])))
     return None
   if profile.type_name in ('INT', 'FLOAT'):
-    if profile.non_finite:
-      notes.append('{} (non-finite numbers such as {!r})'.format(
+    if not profile.numbers:
+      notes.append('{} (only non-finite numbers such as {!r})'.format(
           _yaml(column), next(iter(profile.non_finite))))
       return None
-    return column, 'numeric ({}), {:.4g} .. {:.4g}'.format(
+    comment = 'numeric ({}), {:.4g} .. {:.4g}'.format(
         profile.type_name, profile.minimum, profile.maximum)
+    if not profile.non_finite:
+      return column, comment
+    value = profile.non_finite.most_common(1)[0][0]
+    comment += '; NaN or inf in {} rows (e.g. {!r} at {}) are imputed like missing values'.format(
+        sum(profile.non_finite.values()), value,
+        csv_data.where_text(profile.first_non_finite[value]))
+    return {'name': column, 'non_finite': 'impute'}, comment
   comment = ''
   text = _numeric_with_text(profile)
   if text:

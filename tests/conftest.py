@@ -21,9 +21,10 @@ import tensorflow as tf  # noqa: E402
 
 # Test modules that need TFX itself (the Trainer's FnArgs and schema reading, pipelines,
 # the CLI, Kubeflow). TFMA, tfx-bsl and Beam are on both stacks, so their tests are not here.
-NEEDS_TFX = ('test_cli.py', 'test_integer_columns.py', 'test_kubeflow.py',
-             'test_own_data_pipeline.py', 'test_pipeline.py', 'test_pipeline_blessing.py',
-             'test_pipeline_builder.py', 'test_trainer.py', 'test_trainer_multi_worker.py')
+NEEDS_TFX = ('test_cli.py', 'test_cli_interrupts.py', 'test_integer_columns.py',
+             'test_kubeflow.py', 'test_own_data_pipeline.py', 'test_pipeline.py',
+             'test_pipeline_blessing.py', 'test_pipeline_builder.py', 'test_trainer.py',
+             'test_trainer_multi_worker.py')
 _NEEDS_TFX_REASON = ('{}: needs TFX, which does not install on this stack; it runs in the main '
                      'leg (scripts/test.sh)')
 

@@ -94,25 +94,31 @@ def config_data(**overrides):
 
 
 def fn_args(workdir, config_mapping, train_steps=20, eval_steps=2, rows=120, schema_types=None,
-            data=None, types=None):
+            data=None, types=None, execution=1, write=True):
   """FnArgs as the GenericExecutor fills them, over `rows` penguins split 2:1.
 
   `data` (CSV rows as dicts) with their column `types` replaces the penguins.
+  The output dirs are laid out as TFX lays out execution `execution` of a
+  Trainer node. With write=False the data and schema files must already be
+  in `workdir`.
   """
   from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
-  examples = data or csv_rows(rows)
-  cut = len(examples) * 2 // 3
-  train = write_examples(os.path.join(workdir, 'examples', 'train', 'data.gz'), examples[:cut],
-                         types)
-  evaluation = write_examples(os.path.join(workdir, 'examples', 'eval', 'data.gz'),
-                              examples[cut:], types)
-  schema_types = schema_types or types
+  train = os.path.join(workdir, 'examples', 'train', 'data.gz')
+  evaluation = os.path.join(workdir, 'examples', 'eval', 'data.gz')
+  schema_path = os.path.join(workdir, 'schema', 'schema.pbtxt')
+  if write:
+    examples = data if data is not None else csv_rows(rows)
+    cut = len(examples) * 2 // 3
+    write_examples(train, examples[:cut], types)
+    write_examples(evaluation, examples[cut:], types)
+    write_schema(os.path.dirname(schema_path), schema_types or types)
   return fn_args_utils.FnArgs(
       train_files=[train], eval_files=[evaluation], train_steps=train_steps,
       eval_steps=eval_steps,
-      schema_path=write_schema(os.path.join(workdir, 'schema'), schema_types),
-      serving_model_dir=os.path.join(workdir, 'model', 'Format-Serving'),
-      model_run_dir=os.path.join(workdir, 'model_run'),
+      schema_path=schema_path,
+      serving_model_dir=os.path.join(workdir, 'Trainer', 'model', str(execution),
+                                     'Format-Serving'),
+      model_run_dir=os.path.join(workdir, 'Trainer', 'model_run', str(execution)),
       data_accessor=data_accessor(),
       custom_config=trainer.custom_config(config_mapping))
 

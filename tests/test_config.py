@@ -199,6 +199,13 @@ RULES = [
      'model.features[0].dtype', "must be one of ['float32', 'int64'] for numeric"),
     ('categorical dtype', feature(1, 'dtype', 'float32'), 'model.features[1].dtype',
      "must be one of ['string', 'int64'] for categorical_vocabulary"),
+    ('non_finite choice', change('model', 'features', 0, {'name': 'f', 'non_finite': 'drop'}),
+     'model.features[0].non_finite', "must be one of 'error' or 'impute', got 'drop'"),
+    ('non_finite for float numeric only', feature(1, 'non_finite', 'impute'),
+     'model.features[1].non_finite', 'applies to float32 numeric features only'),
+    ('non_finite not for int64', change('model', 'features', 0,
+                                        {'name': 'f', 'dtype': 'int64', 'non_finite': 'error'}),
+     'model.features[0].non_finite', 'applies to float32 numeric features only'),
     ('unknown feature field', feature(2, 'buckets', 4), 'model.features[2].buckets',
      "unknown field (did you mean 'hash_buckets'?"),
     ('feature names differ', change('model', 'features', 1, 'f'), 'model.features[1].name',
@@ -318,6 +325,7 @@ def test_defaults_and_null_values():
   config = parse(mapping)
   assert config.heads[0].label == 'y'  # the head name
   assert config.heads[0].weight == 1.0 and config.heads[0].missing_label == 'error'
+  assert config.model.features[0].non_finite == 'error'
   assert config.training == config_lib.TrainingConfig()
   assert config.training.train_steps == 1000 and config.evaluation.slicing == [[]]
   assert config.serving_default_head == 'y'

@@ -89,7 +89,21 @@ CASES = [
      lambda c: c['model']['features'].__setitem__(0, 'sizes'),
      'model.features[0].name', "column 'sizes' is not in the data (did you mean 'size'?)"),
     ('an infinite number', {'d.csv': csv_text(with_cell(1, 'size', 'inf'))}, None,
-     'd.csv:3', "model.features[0]: column 'size' holds non-finite numbers: 'inf' (1 row)"),
+     'd.csv:3', "model.features[0]: column 'size' holds non-finite numbers: 'inf' (1 row); "
+                'set non_finite: impute on the feature'),
+    ('inf and NaN as R writes them',
+     {'d.csv': csv_text(with_cell(4, 'size', 'NaN', with_cell(2, 'size', 'Inf', with_cell(
+         7, 'size', 'Inf'))))}, None,
+     'd.csv:4', "model.features[0]: column 'size' holds non-finite numbers: 'Inf' (2 rows), "
+                "'NaN' (1 row) (3 rows in all); set non_finite: impute"),
+    ('a NaN label without mask', {'d.csv': csv_text(with_cell(5, 'visits', 'nan'))}, None,
+     'd.csv:7', "heads[0].label: column 'visits' holds non-finite numbers: 'nan' (1 row); set "
+                'heads[0].missing_label: mask to leave these rows out of that head'),
+    ('an infinite weight', {'d.csv': csv_text(with_cell(8, 'size', '-inf'))},
+     lambda c: (c['heads'][2].update(weight_column='size'),
+                c['model']['features'].__setitem__(0, {'name': 'size', 'non_finite': 'impute'})),
+     'd.csv:10', "heads[2].weight_column: column 'size' holds non-finite numbers: '-inf' "
+                 "(1 row); weights must be finite numbers >= 0"),
     ('a negative count', {'d.csv': csv_text(with_cell(7, 'visits', '-2'))}, None,
      'd.csv:9', "heads[0].label: column 'visits' holds '-2' (1 row); a poisson_regression "
                 'head reads counts >= 0'),
@@ -142,7 +156,8 @@ def test_check_reports_the_problem_in_one_line(tmp_path, capsys, name, files, co
                          [_case(c) for c in CASES if c[0] in (
                              'n/a in a numeric column', 'an unseen label value',
                              'a three-valued binary column', 'an empty label column',
-                             'a header-only file', 'non-UTF-8 bytes')],
+                             'a header-only file', 'non-UTF-8 bytes',
+                             'inf and NaN as R writes them', 'a NaN label without mask')],
                          ids=lambda value: value if isinstance(value, str) else None)
 def test_run_stops_on_the_same_problem_before_the_pipeline(tmp_path, capsys, name, files,
                                                           config, where, message):
@@ -172,6 +187,18 @@ def test_all_problems_are_reported_at_once(tmp_path, capsys):
                             'model.features[2].name']
   assert 'warning: {}: not a .csv file; ignored'.format(os.path.join(data, 'NOTES.txt')) in err
   assert 'checked 12 rows of 1 file' in out and '4 errors, 1 warning' in out
+
+
+def test_non_finite_cells_pass_where_the_policy_allows_them(tmp_path, capsys):
+  """non_finite: impute on the feature, missing_label: mask on the (float) label."""
+  rows = with_cell(1, 'size', 'inf', with_cell(3, 'size', 'NaN', with_cell(5, 'visits', '-Inf')))
+  config = yaml.safe_load(yaml.safe_dump(CONFIG))
+  config['model']['features'][0] = {'name': 'size', 'non_finite': 'impute'}
+  config['heads'][0]['missing_label'] = 'mask'
+  config_path, data = write(tmp_path, {'d.csv': csv_text(rows)}, config)
+  code, out, err = run_cli(['check', '--config', config_path, '--data-dir', data], capsys)
+  assert code == 0 and err == '', err
+  assert '0 errors, 0 warnings' in out
 
 
 def test_csvs_as_r_and_pandas_write_them_pass(tmp_path, capsys):

@@ -4,7 +4,8 @@ MultiHead(allow_missing_labels=True).
 Contract (base_head.SingleHead / multi_head.MultiHead docstrings): a missing
 label gets weight 0 in the loss and in the metrics; SUM_OVER_BATCH_SIZE divides
 by the number of labelled elements only; SUM just drops them. With the default
-missing_label_value=None behaviour is identical to the original heads.
+missing_label_value=None behaviour is identical to the original heads, except
+that a non-finite float label is an error (the originals returned NaN).
 """
 import math
 
@@ -143,14 +144,14 @@ def test_poisson_and_logistic_with_nan():
   assert graph_loss(logistic, labels, logits) == pytest.approx(expected, rel=1e-5)
 
 
-def test_regression_default_nan_gives_nan():
-  head = heads.RegressionHead()
+def test_regression_default_nan_is_an_error_naming_the_head():
+  # tf.estimator returned a NaN loss here; see test_bad_values.py for inf and graph mode.
+  head = heads.RegressionHead(name='mass')
   assert head.missing_label_value is None
-  assert math.isnan(float(head.loss(R_LABELS, R_LOGITS)))
-  assert math.isnan(graph_loss(head, R_LABELS, R_LOGITS))
-  metrics = eval_metrics(head, {}, R_LOGITS, R_LABELS)
-  assert math.isnan(metrics['average_loss'])
-  assert math.isnan(metrics['label/mean'])
+  with pytest.raises(ValueError, match=esc('Labels (head: mass) must be finite')):
+    head.loss(R_LABELS, R_LOGITS)
+  with pytest.raises(ValueError, match='Found 2 non-finite of 4 label values'):
+    eval_metrics(head, {}, R_LOGITS, R_LABELS)
 
 
 # BinaryClassHead with NaN float labels ---------------------------------------------------

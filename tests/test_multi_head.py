@@ -107,10 +107,10 @@ def test_v39_train_loss_logits_tensor():
 def test_v39_logits_tensor_wrong_shape():
   multi, features = weighted_multi_head()
   logits = f32([[-10., 10., 20., -20., 20., 70.], [-15., 10., -30., 20., -20., 80.]])
-  # The reference notes the last two values are printed in swapped order.
+  # tf.estimator printed the last two values swapped; heads states them right (issue 9).
   with pytest.raises(ValueError, match=esc(
       'Could not split logits of shape [2, 6] among the heads with individual logits '
-      'dimensions: [2, 3]. The last dimension of the logits tensor should equal 6 but is 5.')):
+      'dimensions: [2, 3]. The last dimension of the logits tensor should equal 5 but is 6.')):
     multi.loss(LABELS, logits, features, TRAIN)
 
 

@@ -42,8 +42,10 @@ COLUMNS = {
     'tags': lambda i, r: '|'.join(t for t in 'abc' if (i >> 'abc'.index(t)) & 1),
     'level': lambda i, r: str(i % 4),
     'score': lambda i, r: str(0.25 * (i % 2)),
+    'ratio': lambda i, r: ['inf', 'NaN'][i % 2] if i % 20 == 3 else str(i / 7),  # pandas
+    'gain': lambda i, r: '-Inf' if i == 30 else '{:.2f}'.format(r.random()),    # R
 }
-LABELS = ['price', 'sold', 'kind', 'tags', 'level:multi_class', 'score']
+LABELS = ['price', 'sold', 'kind', 'tags', 'level:multi_class', 'score', 'gain']
 
 
 @pytest.fixture(scope='module')
@@ -58,7 +60,9 @@ def test_head_types_are_inferred_or_given(started):
   heads = {h.name: h for h in config.heads}
   assert {n: h.type for n, h in heads.items()} == {
       'price': 'regression', 'sold': 'binary', 'kind': 'multi_class', 'tags': 'multi_label',
-      'level': 'multi_class', 'score': 'regression'}  # floats are regression, 2 values or not
+      'level': 'multi_class', 'score': 'regression',  # floats are regression, 2 values or not
+      'gain': 'regression'}
+  assert heads['gain'].missing_label == 'mask'  # its -Inf is masked like a missing label
   assert heads['sold'].label_vocabulary == ['no', 'yes'] and heads['sold'].missing_label == 'mask'
   assert heads['kind'].label_vocabulary == ['large', 'medium', 'small']
   assert heads['tags'].label_vocabulary == ['a', 'b', 'c'] and heads['tags'].label_separator == '|'
@@ -84,7 +88,10 @@ def test_labels_off_the_loss_scale_get_loss_balancing_not_weights(started, tmp_p
 def test_features_are_the_other_columns(started):
   _, text, config, _ = started
   features = {f.name: f for f in config.model.features}
-  assert list(features) == ['x', 'n', 'colour', 'city', 'amount']
+  assert list(features) == ['x', 'n', 'colour', 'city', 'amount', 'ratio']
+  assert features['ratio'].non_finite == 'impute' and features['x'].non_finite == 'error'
+  assert ('NaN or inf in 3 rows (e.g. ' in text and 'are imputed like missing values'
+          in text)
   assert features['x'].kind == 'numeric' and features['n'].kind == 'numeric'
   assert features['colour'].vocabulary == ['b', 'g', 'r']
   assert features['city'].kind == 'categorical_hash' and features['city'].hash_buckets == 128
