@@ -281,8 +281,7 @@ class FeatureConfig(_Section):
     if self.dtype not in allowed:
       raise _Invalid('dtype', 'must be one of {} for {} features, got {!r}'.format(
           list(allowed), self.kind, self.dtype))
-    if 'non_finite' in self.model_fields_set and (
-        self.kind != 'numeric' or self.dtype != 'float32'):
+    if self.non_finite != 'error' and (self.kind != 'numeric' or self.dtype != 'float32'):
       raise _Invalid('non_finite', 'applies to float32 numeric features only')
 
 

@@ -204,7 +204,7 @@ RULES = [
     ('non_finite for float numeric only', feature(1, 'non_finite', 'impute'),
      'model.features[1].non_finite', 'applies to float32 numeric features only'),
     ('non_finite not for int64', change('model', 'features', 0,
-                                        {'name': 'f', 'dtype': 'int64', 'non_finite': 'error'}),
+                                        {'name': 'f', 'dtype': 'int64', 'non_finite': 'impute'}),
      'model.features[0].non_finite', 'applies to float32 numeric features only'),
     ('unknown feature field', feature(2, 'buckets', 4), 'model.features[2].buckets',
      "unknown field (did you mean 'hash_buckets'?"),

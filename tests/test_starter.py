@@ -71,11 +71,12 @@ def test_head_types_are_inferred_or_given(started):
 
 
 def test_labels_off_the_loss_scale_get_loss_balancing_not_weights(started, tmp_path):
-  """price (variance ~2e4) and score (0.0156) are off the class losses' scale."""
+  """price (variance ~2e4), score (0.0156) and gain (0.078) are off the class losses' scale."""
   _, text, config, _ = started
   assert config.training.loss_balancing.method == 'normalize'
   assert {head.weight for head in config.heads} == {1.0}
-  assert 'weight for price (variance 1.82e+04), score (variance 0.0156)' in text
+  assert ('weight for price (variance 1.93e+04), score (variance 0.0156), gain (variance '
+          '0.0781)') in text
   data = write_csv(tmp_path, COLUMNS)
   _, config, _ = starter.starter_config(data, ['sold', 'kind', 'x'])  # x: variance ~0.08
   assert config.training.loss_balancing.method == 'normalize'
