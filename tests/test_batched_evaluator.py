@@ -3,11 +3,11 @@
 A candidate and a weaker baseline model of three heads (multi-class; binary
 and regression with a weight column and masked labels), evaluated on four
 files with two slice columns that are not model inputs. The batched engine
-runs in_memory with 1 worker and multi_processing with 2 workers, the TFMA
-path once, and the batched engine once more without the baseline. The tests
-check every metric against the heads' own update_metrics on the same rows
-and against the TFMA path, 2 workers against 1, the blessing decisions, and
-the errors on bad input.
+runs in_memory with 1 worker, with and without the baseline, and without
+the baseline on 2 workers (multi_processing), and the TFMA path runs once.
+The tests check every metric against the heads' own update_metrics on the
+same rows and against the TFMA path, 2 workers against 1, the blessing
+decisions, and the errors on bad input.
 """
 
 import os
@@ -35,9 +35,10 @@ pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')  # numpy, 
 
 CANDIDATE, BASELINE = 'candidate', 'baseline'
 TOLERANCE = dict(rtol=1e-6, atol=1e-12)
-# TFMA runs the model on batches of other sizes, so its float32 predictions differ in the last
-# bit; a mean near 0 of unit-scale values then differs by ~1e-9 absolute.
-TFMA_TOLERANCE = dict(rtol=1e-6, atol=1e-8)
+# TFMA runs the model on batches of other sizes (Beam sizes them by timing), so its float32
+# predictions differ in the last bit; a mean near 0 of unit-scale values then differs by up to
+# float32's epsilon (1.2e-7) absolute.
+TFMA_TOLERANCE = dict(rtol=1e-6, atol=1e-7)
 TFMA_AUC_TOLERANCE = dict(rtol=0, atol=5e-3)  # TFMA bins a 10000-bucket histogram
 
 
@@ -72,7 +73,8 @@ def fast_1(setup):
 
 @pytest.fixture(scope='module')
 def fast_2(setup):
-  return _fast(setup, 'fast_multi_processing_2', workers=2)
+  """Without the baseline: each worker process loads one model (the costly part of its start)."""
+  return _fast(setup, 'fast_multi_processing_2', workers=2, with_baseline=False)
 
 
 @pytest.fixture(scope='module')
@@ -94,6 +96,16 @@ def _by_slice_and_head(values, model):
     if model_name == model and not is_diff:
       grouped.setdefault((slice_, head), {})[name] = value
   return grouped
+
+
+def _one_slice_per_spec(slices):
+  """Overall and the first slice of each slicing spec (by the columns it names)."""
+  chosen = {}
+  for slice_ in slices:
+    columns = () if slice_ == report.OVERALL else tuple(
+        part.split('=')[0] for part in slice_.split(', '))
+    chosen.setdefault(columns, slice_)
+  return sorted(chosen.values())
 
 
 def _expected_additions(logits, records, rows):
@@ -130,6 +142,8 @@ def _expected_additions(logits, records, rows):
 def test_every_metric_equals_the_heads_own_on_the_same_rows(setup, fast_1, model):
   """Per slice: the heads' own update_metrics (float64 state, as the Evaluator keeps it) on
   the same rows and logits, and the additions computed independently.
+  One slice per slicing spec: which rows each slice holds is checked for
+  every slice against TFMA's slicer (test_every_metric_equals_the_tfma_paths).
 
   Within 1e-6 relative: the graph the Evaluator runs may round float32 losses
   differently from eager code in the last bit.
@@ -139,7 +153,7 @@ def test_every_metric_equals_the_heads_own_on_the_same_rows(setup, fast_1, model
   grouped = _by_slice_and_head(support.load_metrics(fast_1), model)
   slices = sorted({slice_ for slice_, _ in grouped})
   assert len(slices) == 1 + 3 + 3 + 9, slices
-  for slice_ in slices:
+  for slice_ in _one_slice_per_spec(slices):
     rows = support.slice_rows(records, slice_)
     own = support.heads_own_metrics(logits, config, [records[i] for i in rows])
     additions = _expected_additions(logits, records, rows)
@@ -172,15 +186,15 @@ def test_every_metric_equals_the_tfma_paths(fast_1, tfma_path):
   assert set(support.load_plots(fast_1)) == plot_keys
 
 
-def test_two_workers_equal_one(fast_1, fast_2):
-  one, two = support.load_metrics(fast_1), support.load_metrics(fast_2)
+def test_two_workers_equal_one(fast_no_baseline, fast_2):
+  one, two = support.load_metrics(fast_no_baseline), support.load_metrics(fast_2)
   assert sorted(one) == sorted(two)
   for key, value in one.items():
     if key[3] in ('example_count', 'missing_label_count'):
       assert two[key] == value, key
     else:
       np.testing.assert_allclose(two[key], value, rtol=1e-9, atol=0, err_msg=str(key))
-  plots_one, plots_two = support.load_plots(fast_1), support.load_plots(fast_2)
+  plots_one, plots_two = support.load_plots(fast_no_baseline), support.load_plots(fast_2)
   assert sorted(plots_one) == sorted(plots_two)
   for key, plot in plots_one.items():
     matrices = [(m.true_positives, m.false_positives, m.true_negatives, m.false_negatives)
@@ -189,7 +203,7 @@ def test_two_workers_equal_one(fast_1, fast_2):
              for m in plots_two[key].confusion_matrix_at_thresholds.matrices]
     np.testing.assert_allclose(np.array(other).reshape(-1), np.array(matrices).reshape(-1),
                                rtol=1e-9, atol=0, err_msg=str(key))
-  assert support.failures(fast_1) == support.failures(fast_2)
+  assert support.failures(fast_no_baseline) == support.failures(fast_2)
 
 
 def test_blessing_decisions_agree_with_the_tfma_path(fast_1, tfma_path, fast_no_baseline):
