@@ -3,11 +3,11 @@
 A candidate and a weaker baseline model of three heads (multi-class; binary
 and regression with a weight column and masked labels), evaluated on four
 files with two slice columns that are not model inputs. The batched engine
-runs in_memory with 1 worker, with and without the baseline, and without
-the baseline on 2 workers (multi_processing), and the TFMA path runs once.
-The tests check every metric against the heads' own update_metrics on the
-same rows and against the TFMA path, 2 workers against 1, the blessing
-decisions, and the errors on bad input.
+runs in_memory with 1 worker and multi_processing with 2 workers, the TFMA
+path once, and the batched engine once more without the baseline. The tests
+check every metric against the heads' own update_metrics on the same rows
+and against the TFMA path, 2 workers against 1, the blessing decisions, and
+the errors on bad input.
 """
 
 import os
@@ -73,8 +73,7 @@ def fast_1(setup):
 
 @pytest.fixture(scope='module')
 def fast_2(setup):
-  """Without the baseline: each worker process loads one model (the costly part of its start)."""
-  return _fast(setup, 'fast_multi_processing_2', workers=2, with_baseline=False)
+  return _fast(setup, 'fast_multi_processing_2', workers=2)
 
 
 @pytest.fixture(scope='module')
@@ -186,15 +185,15 @@ def test_every_metric_equals_the_tfma_paths(fast_1, tfma_path):
   assert set(support.load_plots(fast_1)) == plot_keys
 
 
-def test_two_workers_equal_one(fast_no_baseline, fast_2):
-  one, two = support.load_metrics(fast_no_baseline), support.load_metrics(fast_2)
+def test_two_workers_equal_one(fast_1, fast_2):
+  one, two = support.load_metrics(fast_1), support.load_metrics(fast_2)
   assert sorted(one) == sorted(two)
   for key, value in one.items():
     if key[3] in ('example_count', 'missing_label_count'):
       assert two[key] == value, key
     else:
       np.testing.assert_allclose(two[key], value, rtol=1e-9, atol=0, err_msg=str(key))
-  plots_one, plots_two = support.load_plots(fast_no_baseline), support.load_plots(fast_2)
+  plots_one, plots_two = support.load_plots(fast_1), support.load_plots(fast_2)
   assert sorted(plots_one) == sorted(plots_two)
   for key, plot in plots_one.items():
     matrices = [(m.true_positives, m.false_positives, m.true_negatives, m.false_negatives)
@@ -203,7 +202,7 @@ def test_two_workers_equal_one(fast_no_baseline, fast_2):
              for m in plots_two[key].confusion_matrix_at_thresholds.matrices]
     np.testing.assert_allclose(np.array(other).reshape(-1), np.array(matrices).reshape(-1),
                                rtol=1e-9, atol=0, err_msg=str(key))
-  assert support.failures(fast_no_baseline) == support.failures(fast_2)
+  assert support.failures(fast_1) == support.failures(fast_2)
 
 
 def test_blessing_decisions_agree_with_the_tfma_path(fast_1, tfma_path, fast_no_baseline):
