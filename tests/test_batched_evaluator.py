@@ -35,9 +35,10 @@ pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')  # numpy, 
 
 CANDIDATE, BASELINE = 'candidate', 'baseline'
 TOLERANCE = dict(rtol=1e-6, atol=1e-12)
-# TFMA runs the model on batches of other sizes, so its float32 predictions differ in the last
-# bit; a mean near 0 of unit-scale values then differs by ~1e-9 absolute.
-TFMA_TOLERANCE = dict(rtol=1e-6, atol=1e-8)
+# TFMA runs the model on batches of other sizes (Beam sizes them by timing), so its float32
+# predictions differ in the last bit; a mean near 0 of unit-scale values then differs by up to
+# float32's epsilon (1.2e-7) absolute.
+TFMA_TOLERANCE = dict(rtol=1e-6, atol=1e-7)
 TFMA_AUC_TOLERANCE = dict(rtol=0, atol=5e-3)  # TFMA bins a 10000-bucket histogram
 
 
@@ -96,6 +97,16 @@ def _by_slice_and_head(values, model):
   return grouped
 
 
+def _one_slice_per_spec(slices):
+  """Overall and the first slice of each slicing spec (by the columns it names)."""
+  chosen = {}
+  for slice_ in slices:
+    columns = () if slice_ == report.OVERALL else tuple(
+        part.split('=')[0] for part in slice_.split(', '))
+    chosen.setdefault(columns, slice_)
+  return sorted(chosen.values())
+
+
 def _expected_additions(logits, records, rows):
   """The Evaluator's additions to the heads' own metrics, computed here with numpy and Keras."""
   examples = [tf.train.Example.FromString(records[i]).features.feature for i in rows]
@@ -130,6 +141,8 @@ def _expected_additions(logits, records, rows):
 def test_every_metric_equals_the_heads_own_on_the_same_rows(setup, fast_1, model):
   """Per slice: the heads' own update_metrics (float64 state, as the Evaluator keeps it) on
   the same rows and logits, and the additions computed independently.
+  One slice per slicing spec: which rows each slice holds is checked for
+  every slice against TFMA's slicer (test_every_metric_equals_the_tfma_paths).
 
   Within 1e-6 relative: the graph the Evaluator runs may round float32 losses
   differently from eager code in the last bit.
@@ -139,7 +152,7 @@ def test_every_metric_equals_the_heads_own_on_the_same_rows(setup, fast_1, model
   grouped = _by_slice_and_head(support.load_metrics(fast_1), model)
   slices = sorted({slice_ for slice_, _ in grouped})
   assert len(slices) == 1 + 3 + 3 + 9, slices
-  for slice_ in slices:
+  for slice_ in _one_slice_per_spec(slices):
     rows = support.slice_rows(records, slice_)
     own = support.heads_own_metrics(logits, config, [records[i] for i in rows])
     additions = _expected_additions(logits, records, rows)

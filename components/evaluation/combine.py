@@ -60,9 +60,11 @@ class _ModelResults:
         tf.TensorSpec([self.layout.size], tf.float64)])
 
   def _compute(self, state):
-    with tf.control_dependencies(self.layout.assign_ops(state)):
-      return [tf.cast(metric.result(), tf.float64) for metric_set in self.metric_sets
-              for metric in metric_set.metrics.values()]
+    # tf.function orders the assignments before the reads of each variable (program order);
+    # no control_dependencies block, which would tie every assignment to every op of result().
+    self.layout.assign_ops(state)
+    return [tf.cast(metric.result(), tf.float64) for metric_set in self.metric_sets
+            for metric in metric_set.metrics.values()]
 
   def results(self, state, model_name):
     values = self._results(state)
