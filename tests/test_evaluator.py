@@ -157,7 +157,7 @@ def test_two_workers_match_one(in_memory, two_workers):
       # Equal up to float32 inference noise: the model runs on differently sized batches.
       np.testing.assert_allclose(two[key], value, rtol=1e-6, atol=1e-7, err_msg=str(key))
   assert (tfma.load_validation_result(in_memory).validation_ok ==
-          tfma.load_validation_result(multi_processing).validation_ok)
+          tfma.load_validation_result(two_workers).validation_ok)
 
 
 def test_report_has_every_head_with_plots(setup, in_memory, tmp_path):
