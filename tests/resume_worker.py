@@ -87,8 +87,8 @@ def train_until_killed(workdir, block_at):
   resume.SAVE_EVERY_SECONDS = 0.
   callbacks = trainer._callbacks  # pylint: disable=protected-access
 
-  def blocking_callbacks(log_dir, epochs, saver):
-    return callbacks(log_dir, epochs, saver) + [
+  def blocking_callbacks(log_dir, epochs, saver, head_names=()):
+    return callbacks(log_dir, epochs, saver, head_names) + [
         _Block(saver, block_at, os.path.join(workdir, BLOCKED))]
 
   trainer._callbacks = blocking_callbacks  # pylint: disable=protected-access

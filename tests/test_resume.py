@@ -97,8 +97,8 @@ def test_sigterm_and_ctrl_c_stop_with_a_checkpoint_and_a_rerun_resumes(monkeypat
   stops = ((signal.SIGTERM, 'SIGTERM', 5), (signal.SIGINT, 'SIGINT (Ctrl-C)', 10))
   for signum, name, step in stops:
 
-    def signalling(log_dir, epochs, saver, signum=signum, step=step):
-      return callbacks(log_dir, epochs, saver) + [_SendSignal(saver, signum, step)]
+    def signalling(log_dir, epochs, saver, head_names=(), signum=signum, step=step):
+      return callbacks(log_dir, epochs, saver, head_names) + [_SendSignal(saver, signum, step)]
 
     monkeypatch.setattr(trainer, '_callbacks', signalling)
     with pytest.raises(resume.TrainingStopped) as info:

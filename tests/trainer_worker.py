@@ -71,8 +71,8 @@ def main(data_dir, shared, out, block_at=None):
     resume.SAVE_EVERY_SECONDS = 0.
     callbacks = trainer._callbacks  # pylint: disable=protected-access
 
-    def blocking_callbacks(log_dir, epochs, saver, *args):
-      return callbacks(log_dir, epochs, saver, *args) + [
+    def blocking_callbacks(log_dir, epochs, saver, head_names=()):
+      return callbacks(log_dir, epochs, saver, head_names) + [
           _Block(saver, block_at, out + '.blocked')]
 
     trainer._callbacks = blocking_callbacks  # pylint: disable=protected-access
