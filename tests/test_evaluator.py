@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
+import batched_evaluator_support as batched_support
 import evaluator_support as support
 from components import eval_config
 from components import evaluate
@@ -69,16 +70,7 @@ def batched(setup):
   return output
 
 
-def load_metrics(output):
-  """{(slice, model, head, name, is_diff): value} of an evaluation output."""
-  values = {}
-  for record in tfma.load_metrics(output):
-    slice_ = report.slice_name(record.slice_key)
-    for item in record.metric_keys_and_values:
-      key = item.key
-      value = report._metric_value(item.value)  # pylint: disable=protected-access
-      values[(slice_, key.model_name, key.output_name, key.name, key.is_diff)] = value
-  return values
+load_metrics = batched_support.load_metrics
 
 
 def candidate(values, head, slice_=report.OVERALL):
