@@ -14,10 +14,11 @@ bash scripts/setup.sh --stack "$STACK"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 # TF_HEADS_TEST_PROCESSES=N (2 in .ci/run) spreads the test modules over N pytest-xdist
 # processes, a module at a time (its fixtures are built once), slowest modules first
-# (tests/conftest.py SLOWEST_FIRST) so that no long module starts last.
+# (tests/conftest.py SLOWEST_FIRST; --no-loadscope-reorder keeps that order, where xdist
+# would put the modules with the most tests first) so that no long module starts last.
 xdist=()
 if [[ "${TF_HEADS_TEST_PROCESSES:-1}" != 1 ]]; then
-    xdist=(-n "$TF_HEADS_TEST_PROCESSES" --dist loadfile)
+    xdist=(-n "$TF_HEADS_TEST_PROCESSES" --dist loadfile --no-loadscope-reorder)
 fi
 rc=0
 "$STACK_VENV/bin/python" -m pytest "${STACK_PYTEST_ARGS[@]}" "${xdist[@]}" "${STACK_ARGS[@]}" \
