@@ -9,7 +9,7 @@ in one run:
                   calls), and `head_outputs` + `transform_features` (what TFMA
                   calls), on batches of 4096
   batched         components.evaluation on DirectRunner in_memory with 1
-                  worker, then multi_processing with 2 workers
+                  worker, then multi_processing with 1 and with 2 workers
   TFMA            components.evaluate.run_evaluation (TFMA), in_memory, 1
                   worker, on the first --tfma-rows rows (TFMA runs near 1k
                   examples/s here, so 200k rows would take minutes)
@@ -149,10 +149,10 @@ def raw_inference(model_dir, data_pattern, signature_names):
   return count / (time.perf_counter() - started)
 
 
-def batched(model_dir, data_pattern, output_dir, config, workers):
+def batched(model_dir, data_pattern, output_dir, config, workers, mode=None):
   """The batched engine's Run (examples, seconds, scoring_seconds)."""
   return pipeline.run_evaluation(model_dir, data_pattern, output_dir, config,
-                                 pipeline_options=evaluate.direct_runner_options(workers))
+                                 pipeline_options=evaluate.direct_runner_options(workers, mode))
 
 
 def tfma_seconds(model_dir, data_pattern, output_dir, config):
@@ -224,6 +224,12 @@ def main(argv=None):
   one = batched(model_dir, data, os.path.join(workdir, 'batched_1'), config, workers=1)
   _line('batched, in_memory, 1 worker, {} rows:'.format(args.rows), one.examples / one.seconds)
   _line('  scoring only (start-up excluded):', one.examples / one.scoring_seconds)
+  one_process = batched(model_dir, data, os.path.join(workdir, 'batched_1p'), config,
+                        workers=1, mode='multi_processing')
+  _line('batched, multi_processing, 1 worker, {} rows:'.format(args.rows),
+        one_process.examples / one_process.seconds)
+  _line('  scoring only (start-up excluded):',
+        one_process.examples / one_process.scoring_seconds)
   two = batched(model_dir, data, os.path.join(workdir, 'batched_2'), config, workers=2)
   _line('batched, multi_processing, 2 workers, {} rows:'.format(args.rows),
         two.examples / two.seconds)
@@ -240,8 +246,11 @@ def main(argv=None):
   print('ratio batched (1 worker) / raw TFMA-signature inference: {:.3f} (scoring: {:.3f})'.format(
       one.examples / one.seconds / tfma_signatures,
       one.examples / one.scoring_seconds / tfma_signatures))
-  print('ratio 2 workers / 1 worker: {:.2f} start-up included, {:.2f} scoring only'.format(
-      one.seconds / two.seconds, one.scoring_seconds / two.scoring_seconds))
+  print('ratio 2 workers / 1 worker in_memory: {:.2f} start-up included, {:.2f} scoring '
+        'only'.format(one.seconds / two.seconds, one.scoring_seconds / two.scoring_seconds))
+  print('ratio 2 workers / 1 worker, both multi_processing: {:.2f} start-up included, {:.2f} '
+        'scoring only'.format(one_process.seconds / two.seconds,
+                              one_process.scoring_seconds / two.scoring_seconds))
   if memory_data:
     small, small_run = peak_memory(model_dir, data, os.path.join(workdir, 'memory_small'))
     large, large_run = peak_memory(model_dir, memory_data, os.path.join(workdir, 'memory_large'))

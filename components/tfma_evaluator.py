@@ -7,7 +7,7 @@ both models' heads (`components.evaluate.for_changed_heads`), then runs it
 unchanged.
 """
 
-from tfx import v1 as tfx
+from tfx.components import Evaluator
 from tfx.components.evaluator import executor as tfma_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils
@@ -42,7 +42,7 @@ class Executor(tfma_executor.Executor):
     return super().Do(input_dict, output_dict, exec_properties)
 
 
-class TfmaEvaluator(tfx.components.Evaluator):
+class TfmaEvaluator(Evaluator):
   """tfx.components.Evaluator, with heads added or removed since the baseline evaluated too."""
 
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)

@@ -317,8 +317,13 @@ class SingleHead(Head):
                      regularization_losses=None):
     """Updates the metric objects from `metrics()` with one batch."""
     _, regularization_losses = mode_and_regularization(mode, regularization_losses)
-    logits, labels, unweighted_loss, weights, _ = self._loss_parts(logits, labels, features)
-    self._update_head_metrics(eval_metrics, logits, labels, unweighted_loss, weights)
+    return self.update_metrics_from_parts(
+        eval_metrics, self._loss_parts(logits, labels, features), regularization_losses)
+
+  def update_metrics_from_parts(self, eval_metrics, parts, regularization_losses=None):
+    """`update_metrics` from this head's `loss_parts`, for callers that read the parts too."""
+    self._update_head_metrics(eval_metrics, parts.logits, parts.labels, parts.unweighted_loss,
+                              parts.weights)
     metrics_lib.update_regularization_loss(
         eval_metrics, self._summary_key(MetricKeys.LOSS_REGULARIZATION), regularization_losses)
     return eval_metrics

@@ -494,7 +494,7 @@ def _run_locked(args, beam_args, out, err, config_data, config, report, name, la
   _quiet_logs(args.verbose)
   from pipelines import results  # pylint: disable=g-import-not-at-top
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration.local import local_dag_runner  # pylint: disable=g-import-not-at-top
 
   if not args.dry_run:
     _cancel_stale(layout, name, out)
@@ -517,7 +517,7 @@ def _run_locked(args, beam_args, out, err, config_data, config, report, name, la
   log_path, log_handler = _log_file(layout.output_dir)
   started = time.time()
   try:
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    local_dag_runner.LocalDagRunner().run(pipeline)
   except KeyboardInterrupt:
     _log_failure(log_handler, '%s interrupted', progress.running)
     _cancel_stale(layout, name, out)

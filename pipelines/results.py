@@ -26,6 +26,7 @@ class NodeResult:
   node_id: str
   state: str
   outputs: Dict[str, List[metadata_store_pb2.Artifact]]
+  seconds: Optional[float] = None  # execution registered to last update: start-up included
 
   def uri(self, key):
     """URI of the (first) artifact of output `key`, or None."""
@@ -137,7 +138,10 @@ def latest_run(metadata_path, pipeline_name):
         key = event.path.steps[0].key if event.path.steps else ''
         outputs.setdefault(key, []).append(artifacts[event.artifact_id])
     for node_id in node_ids:
-      nodes[node_id] = NodeResult(node_id, _STATES.Name(execution.last_known_state), outputs)
+      seconds = (execution.last_update_time_since_epoch
+                 - execution.create_time_since_epoch) / 1000
+      nodes[node_id] = NodeResult(node_id, _STATES.Name(execution.last_known_state), outputs,
+                                  seconds)
   return RunResult(run.name, nodes)
 
 

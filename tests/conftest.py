@@ -25,6 +25,15 @@ NEEDS_TFX = ('test_cli.py', 'test_cli_interrupts.py', 'test_integer_columns.py',
              'test_kubeflow.py', 'test_own_data_pipeline.py', 'test_pipeline.py',
              'test_pipeline_blessing.py', 'test_pipeline_builder.py', 'test_trainer.py',
              'test_trainer_multi_worker.py')
+# The modules that take longest (a minute or more: pipelines, worker processes, fixtures that
+# train and export), run first: with several pytest-xdist processes (scripts/test.sh), each
+# takes a module at a time, and a long module started last would run alone at the end.
+SLOWEST_FIRST = ('test_pipeline.py', 'test_pipeline_blessing.py', 'test_distribute.py',
+                 'test_trainer_multi_worker.py', 'test_batched_evaluator.py',
+                 'test_own_data_pipeline.py', 'test_evaluation_gates.py', 'test_evaluator.py',
+                 'test_resume.py', 'test_kubeflow.py', 'test_integer_columns.py',
+                 'test_export.py', 'test_trainer.py', 'test_eval_config.py',
+                 'test_non_finite_data.py', 'test_loss_balancing.py', 'test_model.py')
 _NEEDS_TFX_REASON = ('{}: needs TFX, which does not install on this stack; it runs in the main '
                      'leg (scripts/test.sh)')
 
@@ -141,9 +150,11 @@ def pytest_addoption(parser):
 def pytest_configure(config):
   config.addinivalue_line('markers', 'needs_tfx: the test imports TFX; skipped by --without-tfx')
   here = os.path.dirname(os.path.abspath(__file__))
-  missing = [name for name in NEEDS_TFX if not os.path.isfile(os.path.join(here, name))]
-  if missing:
-    raise pytest.UsageError('conftest.NEEDS_TFX lists missing test modules: {}'.format(missing))
+  for listed, names in (('NEEDS_TFX', NEEDS_TFX), ('SLOWEST_FIRST', SLOWEST_FIRST)):
+    missing = [name for name in names if not os.path.isfile(os.path.join(here, name))]
+    if missing:
+      raise pytest.UsageError('conftest.{} lists missing test modules: {}'.format(
+          listed, missing))
 
 
 class _NeedsTfx(pytest.Module):
@@ -153,7 +164,13 @@ class _NeedsTfx(pytest.Module):
     pytest.skip(_NEEDS_TFX_REASON.format(self.path.name), allow_module_level=True)
 
 
+def _slowness_rank(item):
+  name = item.path.name
+  return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
+  items.sort(key=_slowness_rank)  # stable: the order within a module stays
   if not config.getoption('--without-tfx'):
     return
   skip = pytest.mark.skip(reason='needs TFX, which does not install on this stack; it runs in '

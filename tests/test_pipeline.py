@@ -60,6 +60,9 @@ def test_every_component_ran_and_every_artifact_exists(runs):
   run = runs.first
   for node in NODES:
     assert run.node(node).state == 'COMPLETE', node
+  seconds = {node: run.node(node).seconds for node in NODES}
+  assert all(0 < s < 1200 for s in seconds.values()), seconds
+  assert seconds['Trainer'] > seconds['Pusher'], seconds
   for node in set(NODES) - {'latest_blessed_model_resolver'}:
     for key, artifacts in run.node(node).outputs.items():
       for artifact in artifacts:

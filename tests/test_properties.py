@@ -269,3 +269,17 @@ def test_update_metrics_in_graph_equals_eager(kind):
   eager = head.update_metrics(head.metrics([0.25]), {'w_' + kind: w}, logits, labels,
                               regularization_losses=[0.25])
   assert_metrics(results(graph_metrics), results(eager), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('kind', HEAD_KINDS)
+def test_update_metrics_from_parts_equals_update_metrics(kind):
+  head = make_head(kind, weighted=True)
+  rng = np.random.default_rng(5)
+  logits, labels = make_data(kind, rng, 7, head.logits_dimension)
+  features = {'w_' + kind: weights(rng, 7)}
+  expected = results(head.update_metrics(head.metrics([0.5]), features, logits, labels,
+                                         regularization_losses=[0.5]))
+  parts = head.loss_parts(logits, labels, features)
+  actual = results(head.update_metrics_from_parts(head.metrics([0.5]), parts,
+                                                  regularization_losses=[0.5]))
+  assert_metrics(actual, expected, rtol=0, atol=0)

@@ -78,7 +78,16 @@ class _SendSignal(keras.callbacks.Callback):
       time.sleep(5)
 
 
+@pytest.fixture
+def ctrl_c_raises():
+  """Python's Ctrl-C handler, also when pytest started with SIGINT ignored (a background job)."""
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  yield
+  signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.needs_tfx
+@pytest.mark.usefixtures('ctrl_c_raises')
 def test_sigterm_and_ctrl_c_stop_with_a_checkpoint_and_a_rerun_resumes(monkeypatch, tmp_path):
   """SIGTERM at step 5, then Ctrl-C (SIGINT) at step 10 of the rerun, which resumed at 5.
 

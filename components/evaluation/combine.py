@@ -16,6 +16,7 @@ import apache_beam as beam
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
+from components.evaluation import graphs
 from components.evaluation import metric_set as metric_set_lib
 from components.evaluation import state as state_lib
 
@@ -58,6 +59,8 @@ class _ModelResults:
                    for name in metric_set.metrics]
     self._results = tf.function(self._compute, autograph=False, input_signature=[
         tf.TensorSpec([self.layout.size], tf.float64)])
+    with graphs.without_graph_optimizer():
+      self._results(tf.zeros([self.layout.size], tf.float64))
 
   def _compute(self, state):
     # tf.function orders the assignments before the reads of each variable (program order);

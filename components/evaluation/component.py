@@ -7,13 +7,13 @@ are no custom extractors or models to plug in, since every model is scored by
 the heads it carries.
 """
 
-from tfx import v1 as tfx
+from tfx.components import Evaluator
 from tfx.dsl.components.base import executor_spec
 
 from components.evaluation import executor
 
 
-class BatchedEvaluator(tfx.components.Evaluator):
+class BatchedEvaluator(Evaluator):
   """Evaluates the candidate (and the baseline) with their own heads; writes the blessing."""
 
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)

@@ -177,8 +177,8 @@ class HeadMetricSet:
 
   def update(self, features, logits, labels):
     """Adds one batch: the head's own update_metrics, then the Evaluator's additions."""
-    self.head.update_metrics(self._own, features, logits, labels)
     parts = self.head.loss_parts(logits, labels, features)
+    self.head.update_metrics_from_parts(self._own, parts)
     labelled = _labelled(parts)
     self._added[EXAMPLE_COUNT].update_state(labelled)
     self._added[MISSING_LABEL_COUNT].update_state(1. - labelled)
@@ -215,6 +215,16 @@ class HeadMetricSet:
             for name, metric in self.plot_statistics.items()}
 
 
+_METRIC_NAMES = {}
+
+
 def metric_names(head_config):
-  """The names of every metric the Evaluator computes for a head, in the head's order."""
-  return HeadMetricSet(head_config, dtype=tf.float32).names
+  """The names of every metric the Evaluator computes for a head, in the head's order.
+
+  Remembered per head config: building the metric objects takes a tenth of a
+  second per head, and the config, the report and the thresholds ask often.
+  """
+  key = head_config.model_dump_json()
+  if key not in _METRIC_NAMES:
+    _METRIC_NAMES[key] = tuple(HeadMetricSet(head_config, dtype=tf.float32).names)
+  return list(_METRIC_NAMES[key])
