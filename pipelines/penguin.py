@@ -40,7 +40,8 @@ PIPELINE_NAME = 'penguin-heads'
 TRAINER_RUN_FN = 'components.trainer.run_fn'
 RESOLVER_ID = 'latest_blessed_model_resolver'
 EVALUATOR_ID = 'Evaluator'
-CSV_FILES = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name='single_split', pattern='*.csv')])
+CSV_FILES = example_gen_pb2.Input(
+    splits=[example_gen_pb2.Input.Split(name='single_split', pattern='*.csv')])
 
 
 def direct_runner_args(workers=2):

@@ -1,8 +1,9 @@
 """Per batch: the metric state of every model and slice, computed in the graph.
 
 `ExportedModel(model_dir)` is one exported model: its `eval_logits`
-signature (run in a TF1 session), the heads config it carries (assets.extra/heads_config.json) and
-the data's column types it was trained on (assets.extra/column_types.json).
+signature (run in a TF1 session), the heads config it carries
+(assets.extra/heads_config.json) and the data's column types it was trained
+on (assets.extra/column_types.json).
 `HeadsStatistics(config, column_types)` holds the float64 metric sets of a
 heads config and one tf.function: parse the batch's labels and weight columns
 as the model's signatures parse them (`schema.tolerant_spec` with the column
@@ -91,14 +92,16 @@ class ExportedModel:
     signature = meta_graph.signature_def[signatures.EVAL_LOGITS_SIGNATURE]
     self._examples = signature.inputs[export.EXAMPLES_INPUT].name
     self._outputs = {name: output.name for name, output in signature.outputs.items()}
-    self._specs = {name: tf.TensorSpec([None] + tf.TensorShape(output.tensor_shape)[1:].as_list(),
-                                       tf.as_dtype(output.dtype))
-                   for name, output in signature.outputs.items()}
+    self._specs = {
+        name: tf.TensorSpec([None] + tf.TensorShape(output.tensor_shape)[1:].as_list(),
+                            tf.as_dtype(output.dtype))
+        for name, output in signature.outputs.items()}
+    outputs = sorted(self._outputs)
     heads = sorted(head.name for head in self.config.heads)
-    if sorted(self._outputs) != heads:
+    if outputs != heads:
       raise EvaluationInputError(
           "{}: the {!r} signature returns {}, but the model's heads config has the heads "
-          '{}'.format(model_dir, signatures.EVAL_LOGITS_SIGNATURE, sorted(self._outputs), heads))
+          '{}'.format(model_dir, signatures.EVAL_LOGITS_SIGNATURE, outputs, heads))
 
   def logits_spec(self):
     return dict(self._specs)
