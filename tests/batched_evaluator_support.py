@@ -15,6 +15,7 @@ import tensorflow_model_analysis as tfma
 
 import evaluator_support
 from components import config as config_lib
+from components import evaluate
 from components import report
 from components import schema
 from components import signatures
@@ -110,6 +111,17 @@ def load_metrics(output):
       values[(slice_, key.model_name, key.output_name, key.name, key.is_diff)] = (
           report._metric_value(item.value))  # pylint: disable=protected-access
   return values
+
+
+def diff_tolerance(values, key):
+  """assert_allclose tolerance for a diff (candidate - baseline) key of load_metrics' values.
+
+  Each engine's error in a diff is up to 1e-6 of |candidate| + |baseline|,
+  however small the diff itself.
+  """
+  candidate = values[key[:4] + (False,)]
+  baseline = values[(key[0], evaluate.BASELINE) + key[2:4] + (False,)]
+  return dict(rtol=0, atol=1e-6 * (abs(candidate) + abs(baseline)) + 1e-8)
 
 
 def load_plots(output):

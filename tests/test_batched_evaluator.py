@@ -167,11 +167,7 @@ def test_every_metric_equals_the_heads_own_on_the_same_rows(setup, fast_1, model
 
 
 def test_every_metric_equals_the_tfma_paths(fast_1, tfma_path):
-  """1e-6 relative (see TFMA_TOLERANCE); a diff relative to the two values it subtracts.
-
-  A diff is candidate - baseline, so each engine's error in it is up to 1e-6
-  of |candidate| + |baseline|, however small the diff.
-  """
+  """1e-6 relative (see TFMA_TOLERANCE); a diff relative to the two values it subtracts."""
   fast, tfma_values = support.load_metrics(fast_1), support.load_metrics(tfma_path)
   sample_keys = {k for k in tfma_values if k[3] == eval_config_lib.SAMPLE}
   assert set(fast) == set(tfma_values) - sample_keys
@@ -179,9 +175,7 @@ def test_every_metric_equals_the_tfma_paths(fast_1, tfma_path):
     if key[3].startswith('auc'):
       tolerance = TFMA_AUC_TOLERANCE
     elif key[4]:
-      baseline_key = (key[0], BASELINE) + key[2:4] + (False,)
-      subtracted = abs(fast[key[:4] + (False,)]) + abs(fast[baseline_key])
-      tolerance = dict(rtol=0, atol=1e-6 * subtracted + 1e-8)
+      tolerance = support.diff_tolerance(fast, key)
     else:
       tolerance = TFMA_TOLERANCE
     np.testing.assert_allclose(value, tfma_values[key], err_msg=str(key), **tolerance)

@@ -178,9 +178,7 @@ def test_the_batched_engine_writes_the_tfma_paths_keys_and_values(in_memory, bat
     if key[3].startswith('auc'):
       tolerance = dict(rtol=0, atol=AUC_TOLERANCE)
     elif key[4]:  # candidate - baseline: relative to the two values it subtracts
-      baseline_key = (key[0], evaluate.BASELINE) + key[2:4] + (False,)
-      subtracted = abs(values[key[:4] + (False,)]) + abs(values[baseline_key])
-      tolerance = dict(rtol=0, atol=1e-6 * subtracted + 1e-8)
+      tolerance = batched_support.diff_tolerance(values, key)
     else:  # 1e-8: TFMA's float32 predictions come from other batches (last bit)
       tolerance = dict(rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(value, tfma_values[key], err_msg=str(key), **tolerance)

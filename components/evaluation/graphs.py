@@ -6,8 +6,8 @@ more at its first call (0.54 s against 0.16 s without it, measured) than it
 could ever save. TensorFlow reads the option when it instantiates a function
 and keeps the instantiated graph, so a function first called inside
 `without_graph_optimizer()` keeps running unoptimised; functions first called
-elsewhere are optimised as usual. (Not for the per-batch statistics function: unoptimised, its scoring
-ran 7x slower.)
+elsewhere are optimised as usual. (Not for the per-batch statistics function:
+unoptimised, its scoring ran 7x slower.)
 """
 
 import contextlib
