@@ -254,3 +254,53 @@ def test_float_slices_and_non_text_bytes():
       bytes_list=tf.train.BytesList(value=[b'\xff\xfe']))})).SerializeToString()
   with pytest.raises(ValueError, match="slice column 'site': a value is not UTF-8"):
     _slices([{'feature_keys': ['site']}], [bad])
+
+
+def _reference_slices(specs, columns_per_row):
+  """TFMA's slicing per example, in plain Python: the expected rows of every slice key."""
+  expected = {}
+  for spec in specs:
+    keys = spec.get('feature_keys', [])
+    fixed = spec.get('feature_values', {})
+    for row, columns in enumerate(columns_per_row):
+      if any(str(fixed_value) not in [str(v) for v in columns.get(column, [])]
+             for column, fixed_value in fixed.items()):
+        continue
+      combos = [[]]
+      for column in sorted(keys):
+        combos = [combo + [(column, value)] for combo in combos
+                  for value in columns.get(column, [])]
+      for combo in combos:
+        entries = combo + [(column, slicing._typed(value)) for column, value in fixed.items()]
+        rows = expected.setdefault(tuple(sorted(entries)), [])
+        if row not in rows:
+          rows.append(row)
+  return expected
+
+
+def test_slices_equal_a_per_example_reference_on_multi_valued_columns():
+  rng = np.random.default_rng(11)
+  sites = ['north', 'south', 'east', 'Zürich', 'b', 'a']
+  columns_per_row = []
+  for _ in range(300):
+    columns = {}
+    if rng.random() > 0.1:  # an example without the column is in none of its slices
+      columns['site'] = [str(v) for v in rng.choice(sites, size=rng.integers(0, 4))]
+    if rng.random() > 0.1:
+      columns['cohort'] = [int(v) for v in rng.integers(0, 5, size=rng.integers(1, 3))]
+    columns_per_row.append(columns)
+  specs = [{}, {'feature_keys': ['site']}, {'feature_keys': ['cohort', 'site']},
+           {'feature_keys': ['site'], 'feature_values': {'cohort': '3'}}]
+  records = [_example(**columns) for columns in columns_per_row]
+  assert any(len(set(c.get('site', []))) < len(c.get('site', [])) for c in columns_per_row)
+  assert _slices(specs, records) == _reference_slices(specs, columns_per_row)
+
+
+def test_slice_combination_ids_group_alike_beyond_int64():
+  codes = np.array([[3, 1, 2], [0, 0, 0], [3, 1, 2], [2, 9, 1], [0, 0, 0]], np.int64)
+  small = slicing._combination_ids(codes, [4, 10, 3], n_rows=5)
+  huge = slicing._combination_ids(codes, [2**40, 2**40, 3], n_rows=5)
+  for ids in (small, huge):
+    assert ids[0] == ids[2] and ids[1] == ids[4]
+    assert len(set(ids.tolist())) == 3
+    assert np.argsort(ids, kind='stable').tolist() == [1, 4, 3, 0, 2]

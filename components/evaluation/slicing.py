@@ -2,8 +2,10 @@
 
 Slicing specs are TFMA SlicingSpecs (`feature_keys`, `feature_values`) over
 data columns, which need not be model inputs. Per batch, the slice columns
-are parsed in one `tf.io.parse_example` call (ragged) and the rows of every
-slice are found with numpy on whole columns; nothing is done per example. As
+are parsed in one `tf.io.parse_example` call (ragged), each column's values
+become codes into its distinct values (text is decoded once per distinct
+value), and the rows of every slice are found with numpy on whole columns;
+nothing is done per example. As
 in TFMA, an example with several values of a column is in the slice of each
 value, an example without a value in none, and the overall slice (no
 columns) has every row. Slice keys are TFMA's: sorted (column, value)
@@ -12,6 +14,8 @@ tuples, with text values as str.
 A column's type comes from the data schema when there is one, else from the
 first example that has the column.
 """
+
+import typing
 
 import numpy as np
 import tensorflow as tf
@@ -73,7 +77,7 @@ class Slicer:
     return self._dtypes.get(column)
 
   def _columns(self, records):
-    """{column: (rows, values)}: each value of the column and the row it belongs to."""
+    """{column: _Column} of the slice columns present in the batch."""
     spec = {}
     for column in self.columns:
       dtype = self._dtype(column, records)
@@ -86,11 +90,7 @@ class Slicer:
     except tf.errors.InvalidArgumentError as error:
       raise EvaluationInputError('slice columns {}: {}'.format(
           sorted(spec), tf_error_text(error))) from None
-    columns = {}
-    for column, ragged in parsed.items():
-      rows = np.repeat(np.arange(len(records)), ragged.row_lengths().numpy())
-      columns[column] = (rows, _values(column, ragged.flat_values.numpy()))
-    return columns
+    return {column: _column(column, ragged) for column, ragged in parsed.items()}
 
   def slices(self, records):
     """[(slice key, int64 rows)] of a batch of serialized tf.Examples, each key once."""
@@ -102,14 +102,32 @@ class Slicer:
     return list(result.items())
 
 
-def _values(column, values):
-  if values.dtype == object:
-    try:
-      return np.array([v.decode('utf-8') for v in values], dtype=object)
-    except UnicodeDecodeError as error:
-      raise EvaluationInputError('slice column {!r}: a value is not UTF-8 text: {}'.format(
-          column, error)) from None
-  return values
+class _Column(typing.NamedTuple):
+  """A slice column's values in a batch, as codes into its distinct values."""
+
+  rows: np.ndarray  # the row of each value, ascending
+  uniques: np.ndarray  # the distinct values, sorted; text as str
+  codes: np.ndarray  # each value's index in uniques
+
+
+def _column(column, ragged):
+  splits = ragged.row_splits.numpy()
+  rows = np.repeat(np.arange(len(splits) - 1, dtype=np.int64), np.diff(splits))
+  values = ragged.flat_values
+  if values.dtype != tf.string:
+    uniques, codes = np.unique(values.numpy(), return_inverse=True)
+    return _Column(rows, uniques, codes.reshape(-1))
+  # Text is deduplicated before it is decoded and sorted: a batch has few distinct values.
+  uniques, codes = tf.unique(values, out_idx=tf.int64)
+  try:
+    texts = np.array([value.decode('utf-8') for value in uniques.numpy()], dtype=object)
+  except UnicodeDecodeError as error:
+    raise EvaluationInputError('slice column {!r}: a value is not UTF-8 text: {}'.format(
+        column, error)) from None
+  order = np.argsort(texts, kind='stable')
+  rank = np.empty_like(order)
+  rank[order] = np.arange(len(order))
+  return _Column(rows, texts[order], rank[codes.numpy()])
 
 
 def _python(value):
@@ -120,10 +138,24 @@ def _matching_rows(column, text, columns):
   """Rows that have the value `text` (a feature_values string) in the column."""
   if column not in columns:
     return np.zeros([0], np.int64)
-  rows, values = columns[column]
+  values = columns[column]
   typed = _typed(text)
-  hit = np.array([v == typed or str(v) == text for v in values.tolist()], bool)
-  return np.unique(rows[hit]) if hit.size else np.zeros([0], np.int64)
+  hits = [code for code, value in enumerate(values.uniques.tolist())
+          if value == typed or str(value) == text]
+  return np.unique(values.rows[np.isin(values.codes, hits)])
+
+
+def _combination_ids(codes, sizes, n_rows):
+  """An int64 per row of `codes` (value codes, a column each): equal for equal rows, in their order.
+
+  The ids leave room for n_rows distinct rows each, for de-duplicating (id, row) pairs.
+  """
+  if np.prod([float(size) for size in sizes]) * max(n_rows, 1) < 2.0**62:
+    ids = np.zeros([len(codes)], np.int64)
+    for index, size in enumerate(sizes):
+      ids = ids * size + codes[:, index]
+    return ids
+  return np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def _spec_slices(spec, columns, n_rows):
@@ -131,31 +163,31 @@ def _spec_slices(spec, columns, n_rows):
   rows = np.arange(n_rows, dtype=np.int64)
   for column, text in sorted(spec.texts.items()):
     rows = np.intersect1d(rows, _matching_rows(column, text, columns))
-  combos = np.zeros([len(rows), 0], np.int64)
-  uniques = []
+  if not spec.columns:
+    return [(tuple(spec.fixed), rows)] if len(rows) or not spec.fixed else []
+  if any(column not in columns for column in spec.columns):
+    return []
+  codes = np.zeros([len(rows), 0], np.int64)  # per (row, combination of its values)
   for column in spec.columns:
-    if column not in columns:
-      return []
-    value_rows, values = columns[column]
-    column_uniques, codes = np.unique(values, return_inverse=True)
-    uniques.append(column_uniques)
-    counts = np.bincount(value_rows, minlength=n_rows)
+    values = columns[column]
+    counts = np.bincount(values.rows, minlength=n_rows)
     starts = np.cumsum(counts) - counts
     repeat = counts[rows]
     offsets = np.arange(repeat.sum()) - np.repeat(np.cumsum(repeat) - repeat, repeat)
-    picked = codes[np.repeat(starts[rows], repeat) + offsets]
+    picked = values.codes[np.repeat(starts[rows], repeat) + offsets]
     rows = np.repeat(rows, repeat)
-    combos = np.column_stack([np.repeat(combos, repeat, axis=0), picked])
-  if not spec.columns:
-    return [(tuple(spec.fixed), rows)] if len(rows) or not spec.fixed else []
-  pairs = np.unique(np.column_stack([combos, rows]), axis=0)  # one row per slice once
-  keys, inverse = np.unique(pairs[:, :-1], axis=0, return_inverse=True)
-  inverse = inverse.reshape(-1)
-  order = np.argsort(inverse, kind='stable')
-  bounds = np.cumsum(np.bincount(inverse, minlength=len(keys)))[:-1]
+    codes = np.column_stack([np.repeat(codes, repeat, axis=0), picked])
+  ids = _combination_ids(codes, [len(columns[column].uniques) for column in spec.columns],
+                         n_rows)
+  # Sorted by (combination, row), and an example with a value twice is in its slice once.
+  _, first = np.unique(ids * n_rows + rows, return_index=True)
+  ids, rows, codes = ids[first], rows[first], codes[first]
+  bounds = np.flatnonzero(np.diff(ids)) + 1
   result = []
-  for key, key_rows in zip(keys, np.split(pairs[order, -1], bounds)):
-    entries = [(column, _python(uniques[i][code])) for i, (column, code) in enumerate(
-        zip(spec.columns, key))]
+  for key_rows, key_codes in zip(np.split(rows, bounds), np.split(codes, bounds)):
+    if not len(key_rows):
+      continue
+    entries = [(column, _python(columns[column].uniques[code]))
+               for column, code in zip(spec.columns, key_codes[0])]
     result.append((tuple(sorted(entries + list(spec.fixed))), key_rows.astype(np.int64)))
   return result
