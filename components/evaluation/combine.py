@@ -70,7 +70,8 @@ class _ModelResults:
             for metric in metric_set.metrics.values()]
 
   def results(self, state, model_name):
-    values = self._results(state)
+    with graphs.without_graph_optimizer():
+      values = self._results(state)
     metrics = {}
     for (head, name), value in zip(self._names, values):
       metrics[tfma.metrics.MetricKey(name=name, model_name=model_name, output_name=head,
