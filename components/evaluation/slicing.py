@@ -5,11 +5,10 @@ data columns, which need not be model inputs. Per batch, the slice columns
 are parsed in one `tf.io.parse_example` call (ragged), each column's values
 become codes into its distinct values (text is decoded once per distinct
 value), and the rows of every slice are found with numpy on whole columns;
-nothing is done per example. As
-in TFMA, an example with several values of a column is in the slice of each
-value, an example without a value in none, and the overall slice (no
-columns) has every row. Slice keys are TFMA's: sorted (column, value)
-tuples, with text values as str.
+nothing is done per example. As in TFMA, an example with several values of
+a column is in the slice of each value, an example without a value in none,
+and the overall slice (no columns) has every row. Slice keys are TFMA's:
+sorted (column, value) tuples, with text values as str.
 
 A column's type comes from the data schema when there is one, else from the
 first example that has the column.
