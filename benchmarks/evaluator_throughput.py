@@ -15,6 +15,8 @@ in one run:
                   examples/s here, so 200k rows would take minutes)
   memory          peak RSS of a process running the batched engine (in_memory)
                   on --rows rows and on --memory-rows rows (the rows repeated)
+  scaling         multi_processing with 1 worker and with 2 on the --memory-rows
+                  rows, --scaling-pairs times, alternating
 
 and prints examples/s, the ratios and the peak memories. examples/s are
 rows / wall time of the whole Beam pipeline, start-up included; for the
@@ -23,7 +25,7 @@ last batch done, on any worker), which leaves out the fixed start-up
 (loading and tracing the model, 20-40 s to start DirectRunner workers). Run:
 
   .venv/bin/python -m benchmarks.evaluator_throughput [--rows 200000] [--tfma-rows 40000]
-      [--memory-rows 1000000] [--shards 4] [--workdir DIR]
+      [--memory-rows 1000000] [--scaling-pairs 2] [--shards 4] [--workdir DIR]
 """
 
 import argparse
@@ -179,6 +181,31 @@ def _peak_memory_child(model_dir, data_pattern, output_dir):
         run.scoring_seconds)
 
 
+def scaling(model_dir, data_pattern, workdir, config, pairs):
+  """Prints 2 workers against 1 (multi_processing) on larger data, where start-up weighs less.
+
+  The runs alternate, 1 worker then 2, so that a drift in the machine's speed
+  shows as disagreeing pairs rather than as a skewed ratio.
+  """
+  totals = {1: [0.0, 0.0], 2: [0.0, 0.0]}
+  for pair in range(pairs):
+    runs = {}
+    for workers in (1, 2):
+      runs[workers] = batched(model_dir, data_pattern,
+                              os.path.join(workdir, 'scaling_{}_{}'.format(workers, pair)),
+                              config, workers=workers, mode='multi_processing')
+      totals[workers][0] += runs[workers].seconds
+      totals[workers][1] += runs[workers].scoring_seconds
+    one, two = runs[1], runs[2]
+    print('{} rows, multi_processing, pair {}: 1 worker {:.1f} s ({:.1f} s scoring), 2 workers '
+          '{:.1f} s ({:.1f} s scoring)'.format(one.examples, pair + 1, one.seconds,
+                                               one.scoring_seconds, two.seconds,
+                                               two.scoring_seconds))
+  print('ratio 2 workers / 1 worker, multi_processing, over the {} pairs: {:.2f} start-up '
+        'included, {:.2f} scoring only'.format(pairs, totals[1][0] / totals[2][0],
+                                               totals[1][1] / totals[2][1]))
+
+
 def _line(label, value, unit='examples/s'):
   print('{:<58}{:>12,.0f} {}'.format(label, value, unit))
 
@@ -191,6 +218,9 @@ def main(argv=None):
   parser.add_argument('--memory-rows', type=int, default=1000000,
                       help='rows of the second memory run (the data repeated); 0 skips memory')
   parser.add_argument('--shards', type=int, default=4, help='TFRecord files of the data')
+  parser.add_argument('--scaling-pairs', type=int, default=2,
+                      help='pairs of multi_processing runs, 1 worker then 2 workers, on the '
+                           '--memory-rows data; 0 skips them')
   parser.add_argument('--workdir', default=None, help='kept if given (default: a temp dir)')
   parser.add_argument('--peak-memory-of', nargs=3, default=None, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
@@ -260,6 +290,8 @@ def main(argv=None):
       _line('  its examples/s, scoring only:', run.examples / run.scoring_seconds)
     print('ratio peak memory {} / {} rows: {:.2f}'.format(large_run.examples, small_run.examples,
                                                           large / small))
+  if memory_data and args.scaling_pairs:
+    scaling(model_dir, memory_data, workdir, config, args.scaling_pairs)
   print('CPUs: {}; load average (1 min) at the start: {:.1f}, at the end: {:.1f} (other '
         'processes competing for the CPUs lower the 2-worker figure most)'.format(
             os.cpu_count(), load_before, os.getloadavg()[0]))
