@@ -187,23 +187,22 @@ def scaling(model_dir, data_pattern, workdir, config, pairs):
   The runs alternate, 1 worker then 2, so that a drift in the machine's speed
   shows as disagreeing pairs rather than as a skewed ratio.
   """
-  totals = {1: [0.0, 0.0], 2: [0.0, 0.0]}
+  runs = {1: [], 2: []}
   for pair in range(pairs):
-    runs = {}
     for workers in (1, 2):
-      runs[workers] = batched(model_dir, data_pattern,
-                              os.path.join(workdir, 'scaling_{}_{}'.format(workers, pair)),
-                              config, workers=workers, mode='multi_processing')
-      totals[workers][0] += runs[workers].seconds
-      totals[workers][1] += runs[workers].scoring_seconds
-    one, two = runs[1], runs[2]
+      runs[workers].append(batched(
+          model_dir, data_pattern, os.path.join(workdir, 'scaling_{}_{}'.format(workers, pair)),
+          config, workers=workers, mode='multi_processing'))
+    one, two = runs[1][-1], runs[2][-1]
     print('{} rows, multi_processing, pair {}: 1 worker {:.1f} s ({:.1f} s scoring), 2 workers '
           '{:.1f} s ({:.1f} s scoring)'.format(one.examples, pair + 1, one.seconds,
                                                one.scoring_seconds, two.seconds,
                                                two.scoring_seconds))
+  seconds = {workers: sum(run.seconds for run in done) for workers, done in runs.items()}
+  scoring = {workers: sum(run.scoring_seconds for run in done) for workers, done in runs.items()}
   print('ratio 2 workers / 1 worker, multi_processing, over the {} pairs: {:.2f} start-up '
-        'included, {:.2f} scoring only'.format(pairs, totals[1][0] / totals[2][0],
-                                               totals[1][1] / totals[2][1]))
+        'included, {:.2f} scoring only'.format(pairs, seconds[1] / seconds[2],
+                                               scoring[1] / scoring[2]))
 
 
 def _line(label, value, unit='examples/s'):

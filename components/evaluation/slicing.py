@@ -115,7 +115,7 @@ def _column(column, ragged):
   values = ragged.flat_values
   if values.dtype != tf.string:
     uniques, codes = np.unique(values.numpy(), return_inverse=True)
-    return _Column(rows, uniques, codes.reshape(-1))
+    return _Column(rows, uniques, codes)
   # Text is deduplicated before it is decoded and sorted: a batch has few distinct values.
   uniques, codes = tf.unique(values, out_idx=tf.int64)
   try:
@@ -176,6 +176,8 @@ def _spec_slices(spec, columns, n_rows):
     picked = values.codes[np.repeat(starts[rows], repeat) + offsets]
     rows = np.repeat(rows, repeat)
     codes = np.column_stack([np.repeat(codes, repeat, axis=0), picked])
+  if not len(rows):
+    return []
   ids = _combination_ids(codes, [len(columns[column].uniques) for column in spec.columns],
                          n_rows)
   # Sorted by (combination, row), and an example with a value twice is in its slice once.
@@ -184,9 +186,7 @@ def _spec_slices(spec, columns, n_rows):
   bounds = np.flatnonzero(np.diff(ids)) + 1
   result = []
   for key_rows, key_codes in zip(np.split(rows, bounds), np.split(codes, bounds)):
-    if not len(key_rows):
-      continue
     entries = [(column, _python(columns[column].uniques[code]))
                for column, code in zip(spec.columns, key_codes[0])]
-    result.append((tuple(sorted(entries + list(spec.fixed))), key_rows.astype(np.int64)))
+    result.append((tuple(sorted(entries + list(spec.fixed))), key_rows))
   return result
