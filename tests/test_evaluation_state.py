@@ -17,6 +17,7 @@ from tensorflow_model_analysis.proto import config_pb2
 
 from components import config as config_lib
 from components import eval_config
+from components.evaluation import combine
 from components.evaluation import metric_set as metric_set_lib
 from components.evaluation import plots
 from components.evaluation import slicing
@@ -185,6 +186,43 @@ def test_multi_class_views_equal_keras_per_class_metrics():
   assert total == 200
   curve = metric_set.plots()[plots.CONFUSION_MATRIX_PLOT + '/b'].matrices
   assert len(curve) == 200 and curve[0].true_positives == float((labels == 1).sum())
+
+
+def _results_graph_ops(n_classes):
+  config = config_lib.load_config(
+      'heads: [{name: many, type: multi_class, label: many, n_classes: %d}]\n'
+      'model: {features: [f]}' % n_classes)
+  model_results = combine._ModelResults(config)
+  return model_results, len(model_results._results.get_concrete_function().graph.get_operations())
+
+
+def test_traced_per_class_results_equal_keras_and_their_graph_does_not_grow_per_class():
+  model_results, ops_of_12 = _results_graph_ops(12)
+  metric_set = model_results.metric_sets[0]
+  logits = RNG.normal(size=(300, 12)).astype(np.float32)
+  labels = RNG.integers(0, 12, size=(300, 1))
+  metric_set.update({}, logits, tf.constant(labels))
+  eager = metric_set.results()
+  metrics, plots_by_key = model_results.results(model_results.layout.read().numpy(), 'm')
+  traced = {key.name: value for key, value in metrics.items()}
+  assert traced == eager
+  probabilities = tf.nn.softmax(logits).numpy()
+  one_hot = np.eye(12)[labels[:, 0]]
+  for class_id in range(12):
+    precision = tf_keras.metrics.Precision(class_id=class_id)
+    precision.update_state(one_hot, np.eye(12)[probabilities.argmax(axis=1)])
+    auc = tf_keras.metrics.AUC()
+    auc.update_state(one_hot[:, class_id], probabilities[:, class_id])
+    np.testing.assert_allclose(traced['precision/class{}'.format(class_id)],
+                               float(precision.result()), 1e-6)
+    np.testing.assert_allclose(traced['auc/class{}'.format(class_id)], float(auc.result()), 1e-6)
+  curves = {key.name: plot for key, plot in plots_by_key.items()}
+  assert curves[plots.CONFUSION_MATRIX_PLOT + '/class11'].matrices[0].true_positives == float(
+      (labels == 11).sum())
+  _, ops_of_3 = _results_graph_ops(3)
+  # One loop per per-class metric: 9 more classes add their outputs (3 ops a class), not 9
+  # more copies of Precision, Recall and AUC (144 ops a class when each class had its own).
+  assert ops_of_12 - ops_of_3 < 9 * 6
 
 
 def test_state_layout_reads_and_assigns_the_whole_state():

@@ -66,8 +66,7 @@ class _ModelResults:
     # tf.function orders the assignments before the reads of each variable (program order);
     # no control_dependencies block, which would tie every assignment to every op of result().
     self.layout.assign_ops(state)
-    return [tf.cast(metric.result(), tf.float64) for metric_set in self.metric_sets
-            for metric in metric_set.metrics.values()]
+    return [value for metric_set in self.metric_sets for value in metric_set.result_tensors()]
 
   def results(self, state, model_name):
     with graphs.without_graph_optimizer():

@@ -27,12 +27,14 @@ the '/<head name>' suffix; a masked label counts in none of them.
 The per-class metrics of a multi-class head are read from two vectorised
 states, so their cost does not grow with the classes: the confusion matrix
 (precision and recall of class k) and one multi-label Keras AUC over the
-one-hot labels (the AUC of class k is its column k). A `StateView` hands each
-class's part of those states to a Keras Precision, Recall or AUC, whose
-`result()` gives the value: the formulas stay Keras's.
+one-hot labels (the AUC of class k is its column k). A `PerClassMetric` hands
+each class's part of those states, in a loop over the classes, to one Keras
+Precision, Recall or AUC, whose `result()` gives the value: the formulas stay
+Keras's, and a traced results function holds one copy of each.
 """
 
 import collections
+import typing
 
 import tensorflow as tf
 import tf_keras
@@ -58,41 +60,50 @@ def class_suffix(head_config, class_id):
   return 'class{}'.format(class_id)
 
 
-class _Untracked:
-  """Holds objects out of sight of Keras tracking."""
+class PerClassMetric:
+  """One Keras metric's result for every class of a multi-class head, from another metric's state.
 
-  def __init__(self, **items):
-    self.__dict__.update(items)
-
-
-class StateView(tf_keras.metrics.Metric):
-  """A Keras metric computed from part of another metric's state; it keeps none itself.
-
-  `state_fn()` returns {variable name: value} for the private `metric`
-  (untracked, so its variables are not part of the state); `result()`
-  assigns them and returns `metric.result()`.
+  `state_fn(class_id)` returns {variable name: value} of class `class_id`
+  (an int, or a scalar tensor) for the private `metric`, which keeps no state
+  of its own in the layout. `results()` assigns each class's values in turn
+  and reads `metric.result()`, in a loop: a traced graph holds one copy of the
+  metric's ops whatever the number of classes (one copy per class made the
+  results function of a 50-class head take 5 s to trace).
   """
 
-  def __init__(self, metric, state_fn, name, dtype=None):
-    super().__init__(name=name, dtype=dtype)
-    self._view = _Untracked(metric=metric, state_fn=state_fn)
+  def __init__(self, name, metric, state_fn, n_classes):
+    self.name = name
+    self.metric = metric
+    self.n_classes = n_classes
+    self._state_fn = state_fn
 
-  def update_state(self, *args, **kwargs):
-    del args, kwargs
-    return tf.no_op()
-
-  def reset_state(self):
-    pass
-
-  def materialized(self):
-    """The private metric, holding the viewed state."""
-    values = self._view.state_fn()
-    for variable in self._view.metric.variables:
+  def materialized(self, class_id):
+    """The private metric, holding class `class_id`'s state."""
+    values = self._state_fn(class_id)
+    for variable in self.metric.variables:
       variable.assign(values[variable.name.split('/')[-1].split(':')[0]])
-    return self._view.metric
+    return self.metric
 
-  def result(self):
-    return self.materialized().result()
+  def results(self):
+    """[n_classes] results, one class after the other (they share the metric's variables)."""
+    dtype = self.metric.dtype
+
+    def result_of_class(class_id, results):
+      value = tf.cast(self.materialized(class_id).result(), dtype)
+      return class_id + 1, results.write(class_id, value)
+
+    _, results = tf.while_loop(
+        lambda class_id, _: class_id < self.n_classes, result_of_class,
+        [tf.constant(0), tf.TensorArray(dtype, size=self.n_classes, element_shape=[])],
+        parallel_iterations=1)
+    return results.stack()
+
+
+class ClassResult(typing.NamedTuple):
+  """Class `class_id`'s result of a PerClassMetric."""
+
+  metric: PerClassMetric
+  class_id: int
 
 
 def _labelled(parts):
@@ -106,9 +117,10 @@ class HeadMetricSet:
   """The metric objects of one head the Evaluator computes, and how one batch updates them.
 
   `metrics` maps metric names (the head's own first, in its order) to tf_keras
-  metrics; `plot_statistics` maps plot names to the metric whose state the
-  plot is drawn from; `stateful` lists every metric object whose variables
-  make up the state.
+  metrics, or to a `ClassResult` for the per-class metrics of a multi-class
+  head; `plot_statistics` maps plot names to the metric (or `ClassResult`)
+  whose state the plot is drawn from; `stateful` lists every metric object
+  whose variables make up the state.
   """
 
   def __init__(self, head_config, dtype=tf.float64):
@@ -145,34 +157,35 @@ class HeadMetricSet:
     self.metrics[name] = self._added[name] = metric
 
   def _add_classes(self):
-    """Per-class views of the confusion matrix and of a one-vs-rest multi-label AUC."""
+    """Per-class metrics read from the confusion matrix and a one-vs-rest multi-label AUC."""
     n_classes, dtype = self.config.n_classes, self.dtype
     confusion = plots.ConfusionCounts(n_classes, dtype=dtype)
     one_vs_rest = metrics_lib.AUC(multi_label=True, num_labels=n_classes, name='one_vs_rest',
                                   dtype=dtype)
     self._added[plots.MULTI_CLASS_CONFUSION_MATRIX_PLOT] = confusion
     self._added['one_vs_rest'] = one_vs_rest
+
+    def rates(class_id):
+      matrix = confusion.result()
+      hits = matrix[class_id, class_id]
+      return {'true_positives': [hits],
+              'false_positives': [tf.reduce_sum(matrix[:, class_id]) - hits],
+              'false_negatives': [tf.reduce_sum(matrix[class_id, :]) - hits]}
+
+    def column(class_id):
+      return {name: getattr(one_vs_rest, name)[:, class_id] for name in _CONFUSION_COUNTS}
+
+    per_class = [PerClassMetric(MetricKeys.PRECISION, metrics_lib.Precision(dtype=dtype), rates,
+                                n_classes),
+                 PerClassMetric(MetricKeys.RECALL, metrics_lib.Recall(dtype=dtype), rates,
+                                n_classes),
+                 PerClassMetric(MetricKeys.AUC, metrics_lib.AUC(dtype=dtype), column, n_classes)]
     for class_id in range(n_classes):
       suffix = class_suffix(self.config, class_id)
-
-      def rates(class_id=class_id):
-        matrix = confusion.result()
-        hits = matrix[class_id, class_id]
-        return {'true_positives': [hits],
-                'false_positives': [tf.reduce_sum(matrix[:, class_id]) - hits],
-                'false_negatives': [tf.reduce_sum(matrix[class_id, :]) - hits]}
-
-      def column(class_id=class_id):
-        return {name: getattr(one_vs_rest, name)[:, class_id] for name in _CONFUSION_COUNTS}
-
-      for name, metric in ((MetricKeys.PRECISION, metrics_lib.Precision(dtype=dtype)),
-                           (MetricKeys.RECALL, metrics_lib.Recall(dtype=dtype))):
-        key = '{}/{}'.format(name, suffix)
-        self.metrics[key] = StateView(metric, rates, name=key, dtype=dtype)
-      key = '{}/{}'.format(MetricKeys.AUC, suffix)
-      self.metrics[key] = StateView(metrics_lib.AUC(dtype=dtype), column, name=key, dtype=dtype)
-      self.plot_statistics['{}/{}'.format(plots.CONFUSION_MATRIX_PLOT, suffix)] = (
-          self.metrics[key])
+      for metric in per_class:
+        self.metrics['{}/{}'.format(metric.name, suffix)] = ClassResult(metric, class_id)
+      self.plot_statistics['{}/{}'.format(plots.CONFUSION_MATRIX_PLOT, suffix)] = ClassResult(
+          per_class[-1], class_id)
     self.plot_statistics[plots.MULTI_CLASS_CONFUSION_MATRIX_PLOT] = confusion
 
   def update(self, features, logits, labels):
@@ -204,14 +217,28 @@ class HeadMetricSet:
       self._added[plots.MULTI_CLASS_CONFUSION_MATRIX_PLOT].update_state(
           parts.labels, probabilities, weights)
 
+  def result_tensors(self):
+    """Every metric's float64 result, in `names` order: per-class ones one loop per metric."""
+    per_class = {}
+    values = []
+    for metric in self.metrics.values():
+      if isinstance(metric, ClassResult):
+        if metric.metric not in per_class:
+          per_class[metric.metric] = tf.unstack(tf.cast(metric.metric.results(), tf.float64),
+                                                num=metric.metric.n_classes)
+        values.append(per_class[metric.metric][metric.class_id])
+      else:
+        values.append(tf.cast(metric.result(), tf.float64))
+    return values
+
   def results(self):
     """{name: float} of every metric, from the current state (eagerly)."""
-    return {name: float(metric.result()) for name, metric in self.metrics.items()}
+    return {name: float(value) for name, value in zip(self.names, self.result_tensors())}
 
   def plots(self):
     """{plot name: TFMA plot proto} from the current state (eagerly)."""
-    return {name: plots.plot_proto(metric.materialized() if isinstance(metric, StateView)
-                                   else metric)
+    return {name: plots.plot_proto(metric.metric.materialized(metric.class_id)
+                                   if isinstance(metric, ClassResult) else metric)
             for name, metric in self.plot_statistics.items()}
 
 
