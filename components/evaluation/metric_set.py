@@ -118,8 +118,8 @@ class HeadMetricSet:
 
   `metrics` maps metric names (the head's own first, in its order) to tf_keras
   metrics, or to a `ClassResult` for the per-class metrics of a multi-class
-  head; `plot_statistics` maps plot names to the metric (or `ClassResult`)
-  whose state the plot is drawn from; `stateful` lists every metric object
+  head; `plot_statistics` maps plot names to the metric (or
+  `plots.ClassColumn`) whose state the plot is drawn from; `stateful` lists every metric object
   whose variables make up the state.
   """
 
@@ -184,8 +184,8 @@ class HeadMetricSet:
       suffix = class_suffix(self.config, class_id)
       for metric in per_class:
         self.metrics['{}/{}'.format(metric.name, suffix)] = ClassResult(metric, class_id)
-      self.plot_statistics['{}/{}'.format(plots.CONFUSION_MATRIX_PLOT, suffix)] = ClassResult(
-          per_class[-1], class_id)
+      self.plot_statistics['{}/{}'.format(plots.CONFUSION_MATRIX_PLOT, suffix)] = (
+          plots.ClassColumn(one_vs_rest, class_id))
     self.plot_statistics[plots.MULTI_CLASS_CONFUSION_MATRIX_PLOT] = confusion
 
   def update(self, features, logits, labels):
@@ -237,9 +237,7 @@ class HeadMetricSet:
 
   def plots(self):
     """{plot name: TFMA plot proto} from the current state (eagerly)."""
-    return {name: plots.plot_proto(metric.metric.materialized(metric.class_id)
-                                   if isinstance(metric, ClassResult) else metric)
-            for name, metric in self.plot_statistics.items()}
+    return {name: plots.plot_proto(statistic) for name, statistic in self.plot_statistics.items()}
 
 
 _METRIC_NAMES = {}

@@ -14,6 +14,8 @@ all of TFMA, and metric_set (which `heads-pipeline check` uses for metric
 names) needs only the metrics defined here.
 """
 
+import typing
+
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -84,20 +86,34 @@ def _protos():
   return metrics_for_slice_pb2
 
 
-def _ratio(numerator, denominator):
-  return float(numerator / denominator) if denominator else float('nan')
+def _ratios(numerator, denominator):
+  """numerator / denominator elementwise, NaN where the denominator is 0."""
+  safe = np.where(denominator != 0, denominator, 1.)
+  return np.where(denominator != 0, numerator / safe, np.nan)
 
 
-def confusion_matrix_at_thresholds(auc):
-  """ConfusionMatrixAtThresholds proto of a Keras AUC's state."""
-  result = _protos().ConfusionMatrixAtThresholds()
-  counts = [np.asarray(v.numpy(), np.float64) for v in (
+class ClassColumn(typing.NamedTuple):
+  """Class `class_id`'s confusion counts: column `class_id` of a multi-label AUC's state."""
+
+  auc: tf_keras.metrics.AUC
+  class_id: int
+
+
+def _confusion_counts(auc):
+  return [np.asarray(v.numpy(), np.float64) for v in (
       auc.true_positives, auc.false_positives, auc.true_negatives, auc.false_negatives)]
-  for threshold, tp, fp, tn, fn in zip(auc.thresholds, *counts):
+
+
+def confusion_matrix_at_thresholds(thresholds, tp, fp, tn, fn):
+  """ConfusionMatrixAtThresholds proto of confusion counts (arrays) at thresholds."""
+  result = _protos().ConfusionMatrixAtThresholds()
+  rates = zip(_ratios(tp, tp + fp), _ratios(tp, tp + fn), _ratios(fp, fp + tn))
+  for threshold, tp_, fp_, tn_, fn_, (precision, recall, false_positive_rate) in zip(
+      thresholds, tp, fp, tn, fn, rates):
     result.matrices.add(
-        threshold=threshold, true_positives=tp, false_positives=fp, true_negatives=tn,
-        false_negatives=fn, precision=_ratio(tp, tp + fp), recall=_ratio(tp, tp + fn),
-        false_positive_rate=_ratio(fp, fp + tn))
+        threshold=threshold, true_positives=tp_, false_positives=fp_, true_negatives=tn_,
+        false_negatives=fn_, precision=precision, recall=recall,
+        false_positive_rate=false_positive_rate)
   return result
 
 
@@ -128,10 +144,17 @@ def multi_class_confusion_matrix(counts):
   return result
 
 
-def plot_proto(metric):
-  """The TFMA plot proto of a plot statistic (an AUC, CalibrationHistogram or ConfusionCounts)."""
-  if isinstance(metric, CalibrationHistogram):
-    return calibration_histogram_buckets(metric)
-  if isinstance(metric, ConfusionCounts):
-    return multi_class_confusion_matrix(metric)
-  return confusion_matrix_at_thresholds(metric)
+def plot_proto(statistic):
+  """The TFMA plot proto of a plot statistic, read from its current state.
+
+  statistic: an AUC, a ClassColumn, a CalibrationHistogram or a ConfusionCounts.
+  """
+  if isinstance(statistic, CalibrationHistogram):
+    return calibration_histogram_buckets(statistic)
+  if isinstance(statistic, ConfusionCounts):
+    return multi_class_confusion_matrix(statistic)
+  if isinstance(statistic, ClassColumn):
+    counts = _confusion_counts(statistic.auc)
+    return confusion_matrix_at_thresholds(statistic.auc.thresholds,
+                                          *[column[:, statistic.class_id] for column in counts])
+  return confusion_matrix_at_thresholds(statistic.thresholds, *_confusion_counts(statistic))
