@@ -77,7 +77,7 @@ class PerClassMetric:
     self.n_classes = n_classes
     self._state_fn = state_fn
 
-  def materialized(self, class_id):
+  def _holding(self, class_id):
     """The private metric, holding class `class_id`'s state."""
     values = self._state_fn(class_id)
     for variable in self.metric.variables:
@@ -89,7 +89,7 @@ class PerClassMetric:
     dtype = self.metric.dtype
 
     def result_of_class(class_id, results):
-      value = tf.cast(self.materialized(class_id).result(), dtype)
+      value = tf.cast(self._holding(class_id).result(), dtype)
       return class_id + 1, results.write(class_id, value)
 
     _, results = tf.while_loop(
@@ -119,8 +119,8 @@ class HeadMetricSet:
   `metrics` maps metric names (the head's own first, in its order) to tf_keras
   metrics, or to a `ClassResult` for the per-class metrics of a multi-class
   head; `plot_statistics` maps plot names to the metric (or
-  `plots.ClassColumn`) whose state the plot is drawn from; `stateful` lists every metric object
-  whose variables make up the state.
+  `plots.ClassColumn`) whose state the plot is drawn from; `stateful` lists
+  every metric object whose variables make up the state.
   """
 
   def __init__(self, head_config, dtype=tf.float64):

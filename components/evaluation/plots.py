@@ -104,16 +104,17 @@ def _confusion_counts(auc):
       auc.true_positives, auc.false_positives, auc.true_negatives, auc.false_negatives)]
 
 
+_MATRIX_FIELDS = ('threshold', 'true_positives', 'false_positives', 'true_negatives',
+                  'false_negatives', 'precision', 'recall', 'false_positive_rate')
+
+
 def confusion_matrix_at_thresholds(thresholds, tp, fp, tn, fn):
   """ConfusionMatrixAtThresholds proto of confusion counts (arrays) at thresholds."""
   result = _protos().ConfusionMatrixAtThresholds()
-  rates = zip(_ratios(tp, tp + fp), _ratios(tp, tp + fn), _ratios(fp, fp + tn))
-  for threshold, tp_, fp_, tn_, fn_, (precision, recall, false_positive_rate) in zip(
-      thresholds, tp, fp, tn, fn, rates):
-    result.matrices.add(
-        threshold=threshold, true_positives=tp_, false_positives=fp_, true_negatives=tn_,
-        false_negatives=fn_, precision=precision, recall=recall,
-        false_positive_rate=false_positive_rate)
+  columns = (thresholds, tp, fp, tn, fn, _ratios(tp, tp + fp), _ratios(tp, tp + fn),
+             _ratios(fp, fp + tn))
+  for row in zip(*columns):
+    result.matrices.add(**dict(zip(_MATRIX_FIELDS, row)))
   return result
 
 
