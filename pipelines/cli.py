@@ -9,7 +9,6 @@ a rerun continues (status 130).
 
 import argparse
 import contextlib
-import gc
 import logging
 import os
 import re
@@ -19,6 +18,7 @@ import traceback
 import warnings
 from importlib import resources
 
+from components import collector
 from components import config as config_lib
 from pipelines import csv_data
 
@@ -517,12 +517,9 @@ def _run_locked(args, beam_args, out, err, config_data, config, report, name, la
   root_level = logging.getLogger().level
   log_path, log_handler = _log_file(layout.output_dir)
   started = time.time()
-  # Python's cyclic collector skips the millions of objects TensorFlow, TFMA and Beam hold once
-  # imported: every full collection during the run would rescan them (3.2 s of collections in a
-  # run of the Evaluator benchmark's pipeline, measured).
-  gc.freeze()
   try:
-    local_dag_runner.LocalDagRunner().run(pipeline)
+    with collector.existing_objects_frozen():
+      local_dag_runner.LocalDagRunner().run(pipeline)
   except KeyboardInterrupt:
     _log_failure(log_handler, '%s interrupted', progress.running)
     _cancel_stale(layout, name, out)
@@ -536,7 +533,6 @@ def _run_locked(args, beam_args, out, err, config_data, config, report, name, la
       raise
     raise _component_error(error, progress.running, log_path) from error
   finally:
-    gc.unfreeze()
     absl_logger.removeHandler(progress)
     logging.getLogger().removeHandler(log_handler)
     logging.getLogger().setLevel(root_level)

@@ -10,7 +10,6 @@ and against the TFMA path, 2 workers against 1, the blessing decisions, and
 the errors on bad input.
 """
 
-import gc
 import os
 import shutil
 
@@ -378,18 +377,3 @@ def test_slice_column_types_come_from_the_schema_input_when_wired(tmp_path):
   types = executor_lib._column_types({'schema': [schema_artifact]})  # pylint: disable=protected-access
   assert types == penguin_support.COLUMN_TYPES
   assert executor_lib._column_types({}) is None  # pylint: disable=protected-access
-
-
-def test_an_evaluation_freezes_the_objects_alive_before_it_unless_its_caller_did():
-  assert gc.get_freeze_count() == 0
-  with pipeline._existing_objects_frozen():
-    assert gc.get_freeze_count() > 0
-  assert gc.get_freeze_count() == 0
-  gc.freeze()  # as the CLI does around the whole pipeline run
-  try:
-    frozen = gc.get_freeze_count()
-    with pipeline._existing_objects_frozen():
-      pass
-    assert gc.get_freeze_count() == frozen
-  finally:
-    gc.unfreeze()

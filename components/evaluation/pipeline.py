@@ -17,8 +17,6 @@ process: it runs on DirectRunner (in_memory or multi_processing), Dataflow,
 Flink or Spark alike.
 """
 
-import contextlib
-import gc
 import time
 import typing
 
@@ -27,6 +25,7 @@ import tensorflow_model_analysis as tfma
 from apache_beam.utils import shared
 from absl import logging
 
+from components import collector
 from components import eval_config as eval_config_lib
 from components import evaluate
 from components.evaluation import combine
@@ -152,28 +151,6 @@ class Run(typing.NamedTuple):
   scoring_seconds: typing.Optional[float]
 
 
-@contextlib.contextmanager
-def _existing_objects_frozen():
-  """Python's cyclic collector skips the objects alive on entry, until exit.
-
-  Evaluating creates many short-lived objects (tracing, Beam bundles). In a
-  process that already holds millions (TensorFlow, TFMA and Beam imported, a
-  model trained before, as in the CLI), each full collection rescans them all:
-  0.3-0.5 s per in-process evaluation, and 0.6 s in the CLI's Evaluator step
-  (measured). Objects created inside are collected as usual. Freezing does
-  not nest: when the caller froze objects already (the CLI does), this leaves
-  them to it.
-  """
-  if gc.get_freeze_count():
-    yield
-    return
-  gc.freeze()
-  try:
-    yield
-  finally:
-    gc.unfreeze()
-
-
 def run(file_patterns, model_dir, output_dir, eval_config, baseline_dir=None,
         pipeline_options=None, column_types=None, batch_size=reading.DEFAULT_BATCH_SIZE):
   """Runs the evaluation pipeline; returns a Run.
@@ -192,7 +169,7 @@ def run(file_patterns, model_dir, output_dir, eval_config, baseline_dir=None,
   logging.info('Batched evaluation of %s on %d file(s), %.1f MiB: %s', model_dirs, len(files),
                reading.total_bytes(files) / 2**20, files)
   started = time.time()
-  with _existing_objects_frozen():
+  with collector.existing_objects_frozen():
     pipeline = beam.Pipeline(options=pipeline_options or evaluate.direct_runner_options())
     _ = pipeline | 'EvaluateAndWrite' >> EvaluateAndWrite(  # pylint: disable=no-value-for-parameter
         files, model_dirs, eval_config, output_dir, column_types, batch_size)
