@@ -12,12 +12,15 @@ the errors on bad input.
 
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 import tf_keras
+from apache_beam.options.pipeline_options import PipelineOptions
 
 import batched_evaluator_support as support
 import evaluator_support
@@ -33,6 +36,7 @@ from heads import export as export_lib
 
 pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')  # numpy, inside TFMA
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CANDIDATE, BASELINE = 'candidate', 'baseline'
 TOLERANCE = dict(rtol=1e-6, atol=1e-12)
 # TFMA runs the model on batches of other sizes (Beam sizes them by timing), so its float32
@@ -352,6 +356,50 @@ def test_a_model_without_the_signature_or_the_config_is_named(setup, tmp_path):
   with pytest.raises(statistics.EvaluationInputError, match='no eval data: no file matches'):
     pipeline.run([str(tmp_path / 'nothing' / '*')], setup['candidate'], str(tmp_path / 'out'),
                  eval_config_lib.build_eval_config(config))
+
+
+def test_local_worker_processes_share_out_the_cores():
+  cores = len(os.sched_getaffinity(0))
+
+  def threads(*args):
+    return pipeline.threads_per_worker(PipelineOptions(list(args)))
+
+  multi = ('--runner=DirectRunner', '--direct_running_mode=multi_processing')
+  assert threads(*multi, '--direct_num_workers=2') == max(1, cores // 2)
+  assert threads(*multi, '--direct_num_workers={}'.format(cores + 1)) == 1
+  assert threads('--direct_running_mode=multi_processing', '--direct_num_workers=0') == (
+      1 if cores > 1 else None)  # 0 workers: one per core; no runner named: DirectRunner
+  assert threads(*multi, '--direct_num_workers=1') is None
+  assert threads('--runner=DirectRunner', '--direct_running_mode=in_memory',
+                 '--direct_num_workers=2') is None  # threads of this process
+  assert threads('--runner=FlinkRunner', '--direct_running_mode=multi_processing',
+                 '--direct_num_workers=2') is None
+
+
+def test_a_process_sized_to_one_thread_computes_the_same_states(setup, tmp_path):
+  records = np.array(setup['records'][:300], object)
+  slices = [np.arange(300), np.arange(0, 300, 3)]
+  expected = statistics.BatchStatistics({CANDIDATE: setup['candidate']}).batch_states(
+      records, slices)[CANDIDATE]
+  np.save(tmp_path / 'records.npy', records)
+  code = '\n'.join([
+      'import sys, numpy as np, tensorflow as tf',
+      'from components.evaluation import statistics',
+      "records = np.load(sys.argv[2], allow_pickle=True)",
+      "stats = statistics.BatchStatistics({'m': sys.argv[1]}, threads=1)",
+      "states = stats.batch_states(records, [np.arange(300), np.arange(0, 300, 3)])['m']",
+      'np.save(sys.argv[3], states)',
+      'session = stats.models["m"]._session._config',
+      'print(tf.config.threading.get_intra_op_parallelism_threads(),',
+      '      tf.config.threading.get_inter_op_parallelism_threads(),',
+      '      session.intra_op_parallelism_threads, session.inter_op_parallelism_threads)'])
+  done = subprocess.run(
+      [sys.executable, '-c', code, setup['candidate'], str(tmp_path / 'records.npy'),
+       str(tmp_path / 'states.npy')], capture_output=True, text=True, cwd=ROOT,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'), check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert done.stdout.split() == ['1', '1', '1', '1']
+  np.testing.assert_allclose(np.load(tmp_path / 'states.npy'), expected, rtol=1e-9, atol=0)
 
 
 @pytest.mark.needs_tfx

@@ -14,7 +14,9 @@ Runner: the Beam arguments are used as given, with one exception. On
 DirectRunner, a split smaller than IN_PROCESS_MAX_BYTES is evaluated
 in-process (`in_memory`, one worker): starting worker processes costs 20-40 s
 here, more than evaluating such a split takes, and the results do not depend
-on the number of workers. On DirectRunner the executor also skips TFX's
+on the number of workers. Larger splits on DirectRunner multi_processing
+share out the cores between the worker processes
+(`pipeline.threads_per_worker`). On DirectRunner the executor also skips TFX's
 ephemeral TFX sdist for remote workers (local workers import the installed
 packages).
 """
@@ -41,12 +43,10 @@ from components.evaluation import reading
 
 IN_PROCESS_MAX_BYTES = 64 << 20
 DEFAULT_SPLITS = ('eval',)
-_DIRECT_RUNNERS = ('DirectRunner', 'BundleBasedDirectRunner', 'SwitchingDirectRunner')
 
 
 def is_direct_runner(beam_args):
-  runner = PipelineOptions(beam_args).view_as(StandardOptions).runner
-  return runner is None or runner.split('.')[-1] in _DIRECT_RUNNERS
+  return pipeline_lib.is_direct_runner(PipelineOptions(beam_args))
 
 
 def runner_args(beam_args, split_bytes, max_bytes=IN_PROCESS_MAX_BYTES):

@@ -24,6 +24,7 @@ import threading
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from components import schema
 from components import signatures
@@ -81,15 +82,19 @@ class ExportedModel:
   optimising the restore and the signature's first call cost 0.3 s of
   start-up per process, for about 3% faster batches (measured on the
   throughput benchmark's model), which would pay off only after some 10M rows.
+  `threads` sizes the session's thread pools (None: TensorFlow's default, all cores).
   """
 
-  def __init__(self, model_dir):
+  def __init__(self, model_dir, threads=None):
     self.model_dir = model_dir
     self.config = check_model(model_dir)
     self.column_types = schema.read_column_types(model_dir)
     graph = tf.Graph()
     session_config = tf.compat.v1.ConfigProto()
     session_config.graph_options.rewrite_options.disable_meta_optimizer = True
+    if threads:
+      session_config.intra_op_parallelism_threads = threads
+      session_config.inter_op_parallelism_threads = threads
     self._session = tf.compat.v1.Session(graph=graph, config=session_config)
     with graph.as_default():
       meta_graph = tf.compat.v1.saved_model.loader.load(
@@ -196,6 +201,15 @@ class HeadsStatistics:
             head.name, head.label, tf_error_text(error))) from None
 
 
+def _use_eager_threads(threads):
+  """Sizes the eager runtime's thread pools, unless this process has started it already."""
+  try:
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+  except RuntimeError:
+    logging.info('TensorFlow has started in this process: its thread pools keep their size.')
+
+
 def ragged_rows(slice_rows):
   """A [slices, None] int64 RaggedTensor of a list of row-index arrays."""
   lengths = np.array([len(rows) for rows in slice_rows], np.int64)
@@ -209,14 +223,18 @@ class BatchStatistics:
 
   Calls are serialised (a lock): the metric variables are reused across
   calls, and Beam may run several bundles of one process in threads.
+  `threads` sizes TensorFlow's thread pools in this process (None: TF's
+  default, all cores), for worker processes that share the machine's cores.
   """
 
-  def __init__(self, model_dirs):
+  def __init__(self, model_dirs, threads=None):
+    if threads:
+      _use_eager_threads(threads)
     loaded = {}
     self.models = {}
     for name, path in model_dirs.items():
       if path not in loaded:
-        loaded[path] = ExportedModel(path)
+        loaded[path] = ExportedModel(path, threads)
       self.models[name] = loaded[path]
     self.statistics = {}
     shared = []
